@@ -1,0 +1,31 @@
+"""Command line: ``python -m evovlm <command> ...``.
+
+Each command lives in its module as ``main(argv)``; imports are lazy so that
+``python -m evovlm render`` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "render": ("evovlm.render", "Render SVG/Python programs from a Parquet file to images"),
+    "build-tiny": ("evovlm.tiny", "Build the embedded tiny Qwen-VL model into a folder"),
+    "validate-config": ("evovlm.config", "Validate a config file against the schema"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print("usage: python -m evovlm <command> [args]\n\ncommands:")
+        for name, (_, help_text) in COMMANDS.items():
+            print(f"  {name:18s} {help_text}")
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
