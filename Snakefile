@@ -1,0 +1,23 @@
+# evovlm: self-evolving vision-language models by self-play (MM-Zero, EvoLMM).
+# Wiring only: the rules are in workflow/rules/, the code in src/evovlm/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/mmzero.smk"
+include: "workflow/rules/render.smk"
+include: "workflow/rules/rewards.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/summarize.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

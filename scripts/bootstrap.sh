@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything evovlm needs on a fresh machine (Python + pip + apt only): a virtual
+# environment in .venv with the pinned CPU stack, the package (editable) and the dev tools.
+# Safe to rerun: an up-to-date .venv is left as it is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+stamp="$VENV/.evovlm-installed"
+want=$(cat envs/cpu.txt envs/dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+
+# cairosvg needs the system cairo library.
+if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq libcairo2 >/dev/null
+  else
+    echo "bootstrap: libcairo2 is missing; install it (apt-get install libcairo2)" >&2
+    exit 1
+  fi
+fi
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# One resolver run with torch pinned: an unpinned torch pulled in by trl/transformers would be
+# a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q -r envs/cpu.txt -r envs/dev.txt
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+"$VENV/bin/python" -m pip check
+echo "$want" > "$stamp"
+echo "bootstrap: $VENV ready"

@@ -1,0 +1,29 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+
+from evovlm import mmzero  # noqa: E402
+from evovlm.schema import (  # noqa: E402
+    ANSWERS,
+    PROGRAMS,
+    PROPOSALS,
+    RENDERS,
+    read_parquet,
+    write_parquet,
+)
+from evovlm.stages import Shard, engine_from_config  # noqa: E402
+
+p = snakemake.params
+frame = mmzero.sample_answers(
+    engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
+    read_parquet(snakemake.input.proposals, PROPOSALS),
+    read_parquet(snakemake.input.programs, PROGRAMS),
+    read_parquet(snakemake.input.renders, RENDERS),
+    round_=int(snakemake.wildcards.round),
+    m=p.m,
+    sampling=p.sampling,
+    seed=p.seed,
+    shard=Shard.parse(snakemake.wildcards.scatteritem),
+)
+write_parquet(frame, snakemake.output.answers, ANSWERS)
+print(f"{frame.height} answers", file=sys.stderr)

@@ -1,0 +1,129 @@
+"""Config validation: JSON Schema with defaults, one-line errors that name the key.
+
+``validate_config(config, schema_path)`` fills defaults in place (like Snakemake's
+``validate``) and raises :class:`ConfigError` whose message is a single line:
+``config key 'mmzero.proposer.n': 1 is less than the minimum of 2. Fix: proposals per prompt ...``.
+Beyond the schema it checks what a schema cannot: that a local model path exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+EMBEDDED = "embedded"
+
+
+class ConfigError(ValueError):
+    """A user-fixable problem with the configuration (message is one line)."""
+
+
+def load_schema(path: str | Path | None = None) -> dict:
+    schema_path = Path(path) if path else DEFAULT_SCHEMA
+    with open(schema_path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _fill_defaults(instance: Any, schema: dict) -> None:
+    """Insert defaults of missing keys, recursively (objects only)."""
+    if not isinstance(instance, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            _fill_defaults(instance[key], sub)
+
+
+def _key_path(error) -> str:
+    return ".".join(str(p) for p in error.absolute_path)
+
+
+def _subschema(schema: dict, path: list) -> dict:
+    node = schema
+    for part in path:
+        if isinstance(part, int):
+            node = node.get("items", {})
+        else:
+            node = node.get("properties", {}).get(part, {})
+    return node
+
+
+def _one_line(error, schema: dict) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        parent = _subschema(schema, path)
+        known = sorted(parent.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
+        where = ".".join(map(str, path + extra[:1])) or "<top level>"
+        return (
+            f"config key '{where}' is not a known key; "
+            f"fix: remove or rename it (known here: {', '.join(known)})"
+        )
+    key = _key_path(error) or "<top level>"
+    description = ""
+    for depth in range(len(path), -1, -1):  # nearest described ancestor
+        description = _subschema(schema, path[:depth]).get("description", "")
+        if description:
+            break
+    message = error.message.replace("\n", " ")
+    if len(message) > 200:
+        message = message[:200] + "..."
+    fix = f"; fix: {description}" if description else ""
+    return f"config key '{key}': {message}{fix}"
+
+
+def validate_config(config: dict, schema: dict | str | Path | None = None) -> dict:
+    """Validate ``config`` in place (defaults filled) and return it; raise ConfigError."""
+    from jsonschema import Draft202012Validator
+
+    if not isinstance(schema, dict):
+        schema = load_schema(schema)
+    if not isinstance(config, dict):
+        raise ConfigError("config must be a mapping of keys to values (check the YAML file)")
+    errors = sorted(
+        Draft202012Validator(schema).iter_errors(config),
+        key=lambda e: (len(list(e.absolute_path)), _key_path(e), e.validator),
+    )
+    if errors:
+        # Report an unknown key first: a typo usually explains the other errors.
+        unknown = [e for e in errors if e.validator == "additionalProperties"]
+        raise ConfigError(_one_line((unknown or errors)[0], schema))
+    _fill_defaults(config, schema)
+    check_model_path(config)
+    return config
+
+
+def check_model_path(config: dict) -> None:
+    base = config.get("model", {}).get("base", EMBEDDED)
+    if base == EMBEDDED:
+        return
+    path = Path(base).expanduser()
+    looks_local = base.startswith((".", "/", "~")) or base.count("/") != 1
+    if looks_local and not path.exists():
+        raise ConfigError(
+            f"config key 'model.base': path {base!r} does not exist; "
+            "fix: point it at a model folder, a hub id (owner/name) or 'embedded'"
+        )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evovlm validate-config")
+    parser.add_argument("config", help="YAML config file")
+    parser.add_argument("--schema", default=None)
+    args = parser.parse_args(argv)
+    with open(args.config) as fh:
+        config = yaml.safe_load(fh) or {}
+    try:
+        validate_config(config, args.schema)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 1
+    yaml.safe_dump(config, sys.stdout, sort_keys=False)
+    return 0

@@ -1,0 +1,142 @@
+"""transformers ``generate`` engine, batched with left padding, on CPU or GPU.
+
+Reproducibility independent of batching: every sample row has its own ``torch.Generator``
+seeded from (request seed, sample index). Sampling is done by the Gumbel-max trick inside a
+logits processor (temperature, top-k and top-p from transformers' own warpers first, then
+per-row Gumbel noise, then ``generate``'s greedy argmax picks the sample). The argmax of
+``log p + Gumbel`` is an exact draw from ``p``; because the noise of a row depends only on its
+own generator, a request gives the same samples alone or in any batch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from tqdm import tqdm
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from evovlm.engines import Request, RequestOutput, Sample, SamplingParams, sample_seed
+from evovlm.modeling import load_model, load_processor
+
+
+class _RowWarper(LogitsProcessor):
+    """Applies each row's own temperature/top-k/top-p, then its own Gumbel noise."""
+
+    def __init__(self, params: list[SamplingParams], seeds: list[int], device):
+        self.params = params
+        self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        self.device = device
+
+    def __call__(self, input_ids, scores):
+        scores = scores.float()
+        out = torch.empty_like(scores)
+        for row, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
+            s = scores[row : row + 1]
+            if p.temperature <= 0:  # greedy: no noise
+                out[row] = s[0]
+                continue
+            s = TemperatureLogitsWarper(p.temperature)(input_ids[row : row + 1], s)
+            if p.top_k and p.top_k > 0:
+                s = TopKLogitsWarper(p.top_k)(input_ids[row : row + 1], s)
+            if p.top_p < 1.0:
+                s = TopPLogitsWarper(p.top_p)(input_ids[row : row + 1], s)
+            u = torch.rand(s.shape[-1], generator=gen, dtype=torch.float64).clamp_(1e-20, 1.0)
+            gumbel = (-torch.log(-torch.log(u))).to(s.device, torch.float32)
+            out[row] = torch.log_softmax(s[0], dim=-1) + gumbel
+        return out
+
+
+class HFEngine:
+    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str | None = None):
+        self.model_path = model
+        self.processor = load_processor(model)
+        self.model = load_model(model, dtype=dtype, device=device)
+        self.batch_size = max(1, int(batch_size))
+        gen_cfg = self.model.generation_config
+        eos = gen_cfg.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        tok = self.processor.tokenizer
+        if tok.eos_token_id is not None:
+            self.eos_ids.add(tok.eos_token_id)
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else next(iter(self.eos_ids))
+
+    def prompt_text(self, request: Request) -> str:
+        return self.processor.apply_chat_template(
+            request.messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def generate(self, requests: list[Request], progress: bool = False) -> list[RequestOutput]:
+        # One row per (request, sample); rows of similar length share a batch.
+        rows = [(i, j) for i, r in enumerate(requests) for j in range(r.sampling.n)]
+        texts = [self.prompt_text(r) for r in requests]
+        prompt_ids: list[list[int] | None] = [None] * len(requests)
+        samples: list[list[Sample | None]] = [[None] * r.sampling.n for r in requests]
+        order = sorted(rows, key=lambda ij: (len(texts[ij[0]]), ij))
+        bar = tqdm(total=len(rows), desc="generate", file=sys.stderr, disable=not progress)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for (i, j), sample, ids in zip(batch, *self._generate_batch(requests, texts, batch), strict=True):
+                samples[i][j] = sample
+                prompt_ids[i] = ids
+            bar.update(len(batch))
+        bar.close()
+        return [
+            RequestOutput(prompt_ids=prompt_ids[i] or [], samples=list(samples[i]))
+            for i in range(len(requests))
+        ]
+
+    @torch.inference_mode()
+    def _generate_batch(self, requests, texts, batch):
+        images = [img for i, _ in batch for img in requests[i].images]
+        inputs = self.processor(
+            text=[texts[i] for i, _ in batch],
+            images=images or None,
+            return_tensors="pt",
+            padding=True,
+        ).to(self.model.device)
+        params = [requests[i].sampling for i, _ in batch]
+        seeds = [sample_seed(requests[i].seed, j) for i, j in batch]
+        max_new = max(p.max_tokens for p in params)
+        out = self.model.generate(
+            **inputs,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=max_new,
+            logits_processor=LogitsProcessorList([_RowWarper(params, seeds, self.model.device)]),
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=self.pad_id,
+            eos_token_id=sorted(self.eos_ids),
+            temperature=None,
+            top_p=None,
+            top_k=None,
+        )
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = out.sequences[:, prompt_len:]
+        logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), raw model logits
+        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        results, prompt_ids = [], []
+        mask = inputs["attention_mask"]
+        for row, p in enumerate(params):
+            ids = new_tokens[row].tolist()
+            lps = logprobs[row].tolist()
+            cut, finish = len(ids), "length"
+            for k, tok in enumerate(ids):
+                if tok in self.eos_ids:
+                    cut, finish = k + 1, "stop"
+                    break
+            cut = min(cut, p.max_tokens)
+            ids, lps = ids[:cut], lps[:cut]
+            if finish == "stop" and len(ids) and ids[-1] not in self.eos_ids:
+                finish = "length"
+            text = self.processor.tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(Sample(text=text, token_ids=ids, logprobs=lps, finish_reason=finish))
+            prompt_ids.append(inputs["input_ids"][row][mask[row].bool()].tolist())
+        return results, prompt_ids

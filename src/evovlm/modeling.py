@@ -1,0 +1,74 @@
+"""Loading models and processors the same way for the tiny model and real checkpoints.
+
+``load_processor`` tries ``AutoProcessor`` first (the normal path on a GPU machine with
+torchvision). Transformers' stock Qwen-VL processors cannot be built without torchvision
+(they insist on a video processor), and ``AutoProcessor`` then silently falls back to a bare
+tokenizer, which breaks later with ``KeyError: 'pixel_values'``. So when the processor it
+returns has no image processor, we build :class:`ImageOnlyQwenVLProcessor`: the stock
+Qwen2.5-VL processor logic (image token expansion, chat template) without the video part.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from transformers import Qwen2_5_VLProcessor
+
+
+class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
+    """Qwen2.5-VL / Qwen3-VL style processor for images and text only (no torchvision)."""
+
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+
+def resolve_model_path(model: str | os.PathLike) -> str:
+    """A local folder (must exist) or a hub id (``owner/name``), as a string."""
+    text = str(model)
+    looks_local = text.startswith((".", "/", "~")) or os.sep in text.strip("/").split("/", 1)[-1]
+    path = Path(text).expanduser()
+    if path.exists():
+        return str(path)
+    if looks_local or text.count("/") != 1:
+        raise FileNotFoundError(
+            f"model path {text!r} does not exist; build the embedded model first "
+            f"(snakemake resources/tiny-base) or set model.base to a folder or hub id"
+        )
+    return text
+
+
+def load_processor(model: str | os.PathLike):
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+    path = resolve_model_path(model)
+    try:
+        processor = AutoProcessor.from_pretrained(path)
+    except (AttributeError, ImportError, OSError, TypeError, ValueError):
+        processor = None
+    if processor is not None and getattr(processor, "image_processor", None) is not None:
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        processor = ImageOnlyQwenVLProcessor(
+            image_processor=AutoImageProcessor.from_pretrained(path, backend="pil"),
+            tokenizer=tokenizer,
+            chat_template=tokenizer.chat_template,
+        )
+    # Generation and GRPO both need left padding (right padding breaks the rope index).
+    tokenizer.padding_side = "left"
+    return processor
+
+
+def load_model(model: str | os.PathLike, dtype: str = "auto", device: str | None = None):
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    path = resolve_model_path(model)
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    loaded = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return loaded.to(device).eval()

@@ -1,0 +1,181 @@
+"""Parquet schemas of every stage, declared once, checked on write and on read.
+
+Writes are atomic (temp file in the same folder, then ``os.replace``) so an interrupted job
+never leaves a half file behind. A missing column or a wrong type is a :class:`SchemaError`
+naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])  # Hugging Face image struct
+TOKENS = pa.list_(pa.int32())
+LOGPROBS = pa.list_(pa.float32())
+
+
+class SchemaError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[tuple[str, pa.DataType], ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema(list(self.columns))
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+
+_COMPLETION = (
+    ("seed", pa.int64()),
+    ("prompt", pa.string()),  # chat messages as JSON (images as {"type": "image"} placeholders)
+    ("prompt_ids", TOKENS),
+    ("completion", pa.string()),
+    ("completion_ids", TOKENS),
+    ("logprobs", LOGPROBS),  # sampling policy's per-token log-probabilities
+    ("finish_reason", pa.string()),
+)
+
+PROPOSALS = TableSpec(
+    "proposals",
+    (
+        ("round", pa.int32()),
+        ("proposal_id", pa.string()),
+        ("group_id", pa.string()),  # one Proposer prompt (topic x prompt index)
+        ("topic", pa.string()),
+        ("sample_index", pa.int32()),
+        *_COMPLETION,
+        ("parse_ok", pa.bool_()),
+        ("parse_error", pa.string()),
+        ("content_type", pa.string()),
+        ("caption", pa.string()),
+        ("easy_question", pa.string()),
+        ("easy_answer", pa.string()),
+        ("hard_question", pa.string()),
+        ("hard_answer", pa.string()),
+    ),
+)
+
+PROGRAMS = TableSpec(
+    "programs",
+    (
+        ("round", pa.int32()),
+        ("program_id", pa.string()),
+        ("proposal_id", pa.string()),
+        ("group_id", pa.string()),  # the proposal: k programs per proposal
+        ("language", pa.string()),
+        ("sample_index", pa.int32()),
+        *_COMPLETION,
+        ("code", pa.string()),
+        ("extract_status", pa.string()),  # ok | empty | not_code
+    ),
+)
+
+RENDERS = TableSpec(
+    "renders",
+    (
+        ("program_id", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("image", IMAGE),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("render_ms", pa.float64()),
+    ),
+)
+
+ANSWERS = TableSpec(
+    "answers",
+    (
+        ("round", pa.int32()),
+        ("answer_id", pa.string()),
+        ("program_id", pa.string()),
+        ("proposal_id", pa.string()),
+        ("question_kind", pa.string()),  # easy | hard
+        ("group_id", pa.string()),  # (image, question): program_id + question kind
+        ("question", pa.string()),
+        ("sample_index", pa.int32()),
+        *_COMPLETION,
+        ("answer", pa.string()),  # content of the last \boxed{}, null when absent
+        ("format_ok", pa.bool_()),
+    ),
+)
+
+REWARDS = TableSpec(
+    "rewards",
+    (
+        ("sample_id", pa.string()),
+        ("group_id", pa.string()),
+        ("reward", pa.float64()),
+    ),
+)
+
+SPECS = {s.name: s for s in (PROPOSALS, PROGRAMS, RENDERS, ANSWERS, REWARDS)}
+
+
+def empty_frame(spec: TableSpec) -> pl.DataFrame:
+    return pl.from_arrow(spec.schema.empty_table())
+
+
+def _check(table: pa.Table, spec: TableSpec, path: str | os.PathLike) -> pa.Table:
+    for name, dtype in spec.columns:
+        if name not in table.column_names:
+            raise SchemaError(f"{path}: missing column {name!r} of table {spec.name!r}")
+        actual = table.schema.field(name).type
+        if actual != dtype:
+            try:
+                table = table.set_column(
+                    table.column_names.index(name), name, table.column(name).cast(dtype)
+                )
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise SchemaError(
+                    f"{path}: column {name!r} of table {spec.name!r} has type {actual}, expected {dtype}"
+                ) from exc
+    extra = [c for c in table.column_names if c not in spec.names]
+    return table.select(spec.names + extra)
+
+
+def write_parquet(df: pl.DataFrame | pa.Table, path: str | os.PathLike, spec: TableSpec | None) -> None:
+    """Check ``df`` against ``spec`` and write it atomically with zstd."""
+    table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+    if spec is not None:
+        table = _check(table, spec, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_parquet(path: str | os.PathLike, spec: TableSpec | None) -> pl.DataFrame:
+    table = pq.read_table(path)
+    if spec is not None:
+        table = _check(table, spec, path)
+    return pl.from_arrow(table)
+
+
+def gather(paths: list[str], spec: TableSpec, out: str | os.PathLike) -> pl.DataFrame:
+    """Concatenate shard files in stable order (by the table's id column) and write ``out``."""
+    frames = [read_parquet(p, spec) for p in paths]
+    frame = pl.concat(frames, how="vertical_relaxed") if frames else empty_frame(spec)
+    frame = frame.sort(spec.names[1] if spec.names[0] == "round" else spec.names[0])
+    write_parquet(frame, out, spec)
+    return frame

@@ -1,0 +1,94 @@
+"""Shared helpers of the generation stages: shards, requests to rows, lazy engines."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from evovlm.engines import Engine, Request, RequestOutput, SamplingParams, derive_seed, make_engine
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 1  # 1-based, as Snakemake's scatteritem "i-of-n"
+    count: int = 1
+
+    @classmethod
+    def parse(cls, item: str | None) -> Shard:
+        if not item:
+            return cls()
+        m = re.fullmatch(r"(\d+)-of-(\d+)", item)
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            raise ValueError(f"bad shard item {item!r}; expected 'i-of-n'")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def take(self, items: Sequence) -> list:
+        """This shard's share of a stably ordered list (round robin, so shards stay balanced)."""
+        return list(items[self.index - 1 :: self.count])
+
+
+def sampling_params(cfg: dict[str, Any], n: int) -> SamplingParams:
+    return SamplingParams(
+        n=n,
+        temperature=float(cfg.get("temperature", 1.0)),
+        top_p=float(cfg.get("top_p", 1.0)),
+        top_k=int(cfg.get("top_k", 0)),
+        max_tokens=int(cfg.get("max_tokens", 256)),
+    )
+
+
+class LazyEngine:
+    """Loads the model only when a stage really has something to generate."""
+
+    def __init__(self, factory: Callable[[], Engine]):
+        self._factory = factory
+        self._engine: Engine | None = None
+
+    def generate(self, requests: list[Request], progress: bool = True) -> list[RequestOutput]:
+        if not requests:
+            return []
+        if self._engine is None:
+            self._engine = self._factory()
+        return self._engine.generate(requests, progress=progress)
+
+
+def engine_from_config(model: str, engine_cfg: dict[str, Any], dtype: str = "auto") -> LazyEngine:
+    backend = engine_cfg.get("backend", "auto")
+    options = {
+        "hf": {"batch_size": engine_cfg.get("batch_size", 16), "dtype": dtype},
+        "vllm": {
+            "dtype": dtype,
+            "gpu_memory_utilization": engine_cfg.get("gpu_memory_utilization", 0.85),
+            "tensor_parallel_size": engine_cfg.get("tensor_parallel_size", 1),
+            "max_model_len": engine_cfg.get("max_model_len", 8192),
+        },
+    }
+    return LazyEngine(lambda: make_engine(model, backend, **options))
+
+
+def completion_columns(request: Request, output: RequestOutput, j: int) -> dict[str, Any]:
+    sample = output.samples[j]
+    return {
+        "prompt": json.dumps(request.messages, ensure_ascii=False),
+        "prompt_ids": output.prompt_ids,
+        "completion": sample.text,
+        "completion_ids": sample.token_ids,
+        "logprobs": sample.logprobs,
+        "finish_reason": sample.finish_reason,
+    }
+
+
+def request_seed(master_seed: int, round_: int, stage: str, key: str) -> int:
+    return derive_seed(master_seed, round_, stage, key)
+
+
+def png_to_image(data: bytes):
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.convert("RGB")

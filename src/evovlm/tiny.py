@@ -1,0 +1,221 @@
+"""The embedded default model: a tiny, randomly initialised Qwen2.5-VL built offline.
+
+Nothing is downloaded. A byte-level BPE tokenizer is trained on a fixed corpus shipped in
+the package (``data/tokenizer_corpus.txt``), the model is initialised from a seeded RNG, and
+everything is written with ``save_pretrained`` so the folder loads through exactly the same
+code path as a real checkpoint (``AutoModelForImageTextToText`` / ``load_processor``).
+Same spec, same bytes: two builds give identical files.
+
+Why Qwen2.5-VL and not Qwen3-VL: both are in transformers 5.23, but Qwen2.5-VL is the family
+TRL 1.16's GRPO VLM path was measured with here (STACK.md), and its processor has an
+image-only PIL image processor; the engines and trainer only use the Auto classes, so a real
+Qwen3-VL checkpoint works unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+from dataclasses import asdict, dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+# The special tokens Qwen-VL's modelling code and chat template expect.
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen2-VL family chat template (our own Jinja; same token layout as the released models):
+# string or list content, {"type": "image"} items become the vision placeholder span.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'image' or 'image' in item %}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif item['type'] == 'text' %}{{ item['text'] }}"
+    "{% endif %}{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    """Size and seed of the embedded model (config key ``tiny``)."""
+
+    seed: int = 0  # RNG seed of the weights (same seed, same bytes)
+    vocab_size: int = 4096  # BPE vocabulary size including special tokens
+    hidden_size: int = 128  # language model width
+    num_layers: int = 2  # language model decoder layers
+    num_heads: int = 4  # attention heads (head_dim = hidden_size / num_heads)
+    intermediate_size: int = 512  # MLP width of the language model
+    vision_depth: int = 2  # vision transformer blocks
+    vision_hidden_size: int = 64  # vision transformer width
+    min_pixels: int = 28 * 28 * 4  # image processor lower bound (pixels)
+    max_pixels: int = 28 * 28 * 64  # image processor upper bound: at most 64 image tokens
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> TinySpec:
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"tiny: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def corpus_text() -> str:
+    return resources.files("evovlm").joinpath("data/tokenizer_corpus.txt").read_text("utf-8")
+
+
+def build_tokenizer(spec: TinySpec):
+    """Train a byte-level BPE on the shipped corpus and wrap it as a fast HF tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=spec.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    # The corpus is split into lines so training order is fixed; tokenizers' BPE trainer is
+    # deterministic for a fixed input sequence.
+    tok.train_from_iterator(corpus_text().splitlines(), trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        model_max_length=8192,
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_image_processor(spec: TinySpec):
+    from transformers import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil(
+        min_pixels=spec.min_pixels,
+        max_pixels=spec.max_pixels,
+        patch_size=14,
+        temporal_patch_size=2,
+        merge_size=2,
+    )
+
+
+def build_model(spec: TinySpec, tokenizer):
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    head_dim = spec.hidden_size // spec.num_heads
+    half = head_dim // 2  # mrope_section must sum to head_dim / 2
+    t = half // 4
+    mrope = [half - 2 * ((half - t) // 2), (half - t) // 2, (half - t) // 2]
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": spec.hidden_size,
+            "intermediate_size": spec.intermediate_size,
+            "num_hidden_layers": spec.num_layers,
+            "num_attention_heads": spec.num_heads,
+            "num_key_value_heads": spec.num_heads,
+            "max_window_layers": spec.num_layers,
+            "max_position_embeddings": 8192,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+            "tie_word_embeddings": True,
+        },
+        vision_config={
+            "depth": spec.vision_depth,
+            "hidden_size": spec.vision_hidden_size,
+            "intermediate_size": spec.vision_hidden_size * 2,
+            "num_heads": max(1, spec.vision_hidden_size // 32),
+            "out_hidden_size": spec.hidden_size,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": list(range(spec.vision_depth)),
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(spec.seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    model.generation_config.bos_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -> Path:
+    """Build the embedded model into ``out_dir`` (written to a temp folder, then renamed)."""
+    import shutil
+
+    import torch
+
+    from evovlm.modeling import ImageOnlyQwenVLProcessor
+
+    spec = spec or TinySpec()
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    random.seed(spec.seed)
+    torch.use_deterministic_algorithms(True)
+    tokenizer = build_tokenizer(spec)
+    processor = ImageOnlyQwenVLProcessor(
+        image_processor=build_image_processor(spec), tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
+    model = build_model(spec, tokenizer)
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    # Record the stock class so environments with torchvision load the stock processor.
+    for name in ("processor_config.json", "tokenizer_config.json", "preprocessor_config.json"):
+        cfg_path = tmp / name
+        if cfg_path.exists():
+            cfg = json.loads(cfg_path.read_text())
+            if cfg.get("processor_class") == "ImageOnlyQwenVLProcessor":
+                cfg["processor_class"] = "Qwen2_5_VLProcessor"
+                cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    (tmp / "evovlm_tiny.json").write_text(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evovlm build-tiny", description=__doc__)
+    parser.add_argument("out_dir")
+    parser.add_argument("--spec", help="JSON object of TinySpec fields", default="{}")
+    args = parser.parse_args(argv)
+    path = build_tiny_model(args.out_dir, TinySpec.from_dict(json.loads(args.spec)))
+    print(path)
+    return 0

@@ -1,0 +1,93 @@
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from evovlm.config import ConfigError, load_schema, validate_config
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def config():
+    with open(REPO / "config" / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_default_config_is_valid_and_defaults_filled(config):
+    validated = validate_config(copy.deepcopy(config))
+    assert validated["rounds"] >= 1
+    assert validated["engine"]["backend"] == "auto"
+    assert "max_pixels" in validated["tiny"]  # a section absent from the file gets defaults
+
+
+def _error(config, **patch) -> str:
+    cfg = copy.deepcopy(config)
+    for dotted, value in patch.items():
+        node = cfg
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("patch", "key", "hint"),
+    [
+        ({"roundz": 3}, "'roundz'", "not a known key"),
+        ({"rounds": 0}, "'rounds'", "minimum of 1"),
+        ({"rounds": "five"}, "'rounds'", "not of type 'integer'"),
+        ({"mmzero__proposer__n": 1}, "'mmzero.proposer.n'", "minimum of 2"),
+        ({"mmzero__coder__k": 1}, "'mmzero.coder.k'", "minimum of 2"),
+        ({"mmzero__solver__m": 1}, "'mmzero.solver.m'", "minimum of 2"),
+        ({"mmzero__solver__temprature": 1.0}, "'mmzero.solver.temprature'", "not a known key"),
+        ({"model__base": "./no/such/model"}, "'model.base'", "does not exist"),
+        ({"engine__backend": "tpu"}, "'engine.backend'", "is not one of"),
+        ({"method": "dpo"}, "'method'", "is not one of"),
+        ({"shards": 0}, "'shards'", "minimum of 1"),
+    ],
+)
+def test_bad_keys_give_one_line_naming_the_key(config, patch, key, hint):
+    message = _error(config, **patch)
+    assert key in message
+    assert hint in message
+
+
+def test_hub_id_is_accepted_without_a_local_folder(config):
+    config["model"]["base"] = "Qwen/Qwen2.5-VL-3B-Instruct"
+    validate_config(config)
+
+
+def test_every_schema_key_has_type_default_and_description():
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}".strip(".")
+            assert "type" in sub, f"{where} has no type"
+            assert "default" in sub, f"{where} has no default"
+            assert sub.get("description"), f"{where} has no description"
+            if sub.get("type") == "object":
+                assert sub.get("additionalProperties") is False, f"{where} accepts unknown keys"
+                walk(sub, where)
+
+    walk(load_schema(), "")
+
+
+def test_snakemake_stops_before_any_job_on_a_bad_key(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "rounds=0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if "config error" in line]
+    assert lines == [
+        "config error: config key 'rounds': 0 is less than the minimum of 1; "
+        "fix: number of self-play rounds (at least 1); raising it never reruns finished rounds"
+    ]

@@ -1,0 +1,81 @@
+# Input functions, targets and the global wildcard constraints. All Python of the workflow
+# lives here; rules stay declarative.
+import sys
+
+from evovlm.config import ConfigError, validate_config
+
+try:
+    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+except ConfigError as exc:
+    sys.stderr.write(f"config error: {exc}\n")
+    sys.exit(1)
+
+
+wildcard_constraints:
+    round=r"\d+",
+    role=r"proposer|coder|solver",
+    lineage=r"proposer|coder|solver|shared",
+    stage=r"proposals|programs|answers",
+
+
+scattergather:
+    generate=config["shards"],
+
+
+EMBEDDED = config["model"]["base"] == "embedded"
+ROLES = ["proposer", "coder", "solver"]
+SHARED = config["mmzero"]["share_weights"]
+LINEAGES = ["shared"] if SHARED else ROLES
+
+
+def rounds():
+    return range(1, config["rounds"] + 1)
+
+
+def base_model():
+    """Round 1's policy: the embedded tiny model (built by a rule) or the configured model."""
+    return "resources/tiny-base" if EMBEDDED else config["model"]["base"]
+
+
+def lineage(role):
+    return "shared" if SHARED else role
+
+
+def policy(role):
+    """Input function: the policy folder a role samples from in round {round}."""
+
+    def inner(wildcards):
+        r = int(wildcards.round)
+        if r == 1:
+            return base_model() if EMBEDDED else []
+        return f"results/round_{r - 1}/checkpoint/{lineage(role)}"
+
+    return inner
+
+
+def policy_path(role, wildcards):
+    """The policy as a string for params (a hub id is not a file input)."""
+    r = int(wildcards.round)
+    if r == 1:
+        return base_model()
+    return f"results/round_{r - 1}/checkpoint/{lineage(role)}"
+
+
+def shard_files(stage):
+    def inner(wildcards):
+        return gather.generate(f"results/round_{wildcards.round}/shards/{stage}/{{scatteritem}}.parquet")
+
+    return inner
+
+
+def lineage_rewards(wildcards):
+    roles = ROLES if wildcards.lineage == "shared" else [wildcards.lineage]
+    return [f"results/round_{wildcards.round}/rewards/{role}.parquet" for role in roles]
+
+
+def all_targets():
+    targets = []
+    for r in rounds():
+        targets.append(f"results/round_{r}/metrics.json")
+        targets += [f"results/round_{r}/checkpoint/{name}" for name in LINEAGES]
+    return targets

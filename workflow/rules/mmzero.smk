@@ -1,0 +1,87 @@
+# MM-Zero generation stages. Each generation rule runs once per shard ({scatteritem} =
+# "i-of-n", config key `shards`); gather_shards concatenates the shards in id order, so the
+# gathered table does not depend on the shard count.
+
+
+rule propose_concepts:
+    """Proposer: n concepts (caption, easy and hard question with answers) per seed prompt."""
+    input:
+        policy=policy("proposer"),
+    output:
+        proposals="results/round_{round}/shards/proposals/{scatteritem}.parquet",
+    params:
+        policy=lambda w: policy_path("proposer", w),
+        topics=config["mmzero"]["seed_topics"],
+        prompts_per_topic=config["mmzero"]["prompts_per_topic"],
+        sampling=config["mmzero"]["proposer"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    resources:
+        gpu=1,
+    log:
+        "logs/propose_concepts/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/propose_concepts/round_{round}.{scatteritem}.tsv"
+    script:
+        "../../scripts/propose_concepts.py"
+
+
+rule write_code:
+    """Coder: k programs (SVG or matplotlib) per valid proposal."""
+    input:
+        policy=policy("coder"),
+        proposals="results/round_{round}/proposals.parquet",
+    output:
+        programs="results/round_{round}/shards/programs/{scatteritem}.parquet",
+    params:
+        policy=lambda w: policy_path("coder", w),
+        k=config["mmzero"]["coder"]["k"],
+        languages=config["mmzero"]["coder"]["languages"],
+        sampling=config["mmzero"]["coder"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    resources:
+        gpu=1,
+    log:
+        "logs/write_code/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/write_code/round_{round}.{scatteritem}.tsv"
+    script:
+        "../../scripts/write_code.py"
+
+
+rule sample_answers:
+    """Solver: m answers per (rendered image, easy/hard question)."""
+    input:
+        policy=policy("solver"),
+        proposals="results/round_{round}/proposals.parquet",
+        programs="results/round_{round}/programs.parquet",
+        renders="results/round_{round}/renders.parquet",
+    output:
+        answers="results/round_{round}/shards/answers/{scatteritem}.parquet",
+    params:
+        policy=lambda w: policy_path("solver", w),
+        m=config["mmzero"]["solver"]["m"],
+        sampling=config["mmzero"]["solver"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    resources:
+        gpu=1,
+    log:
+        "logs/sample_answers/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/sample_answers/round_{round}.{scatteritem}.tsv"
+    script:
+        "../../scripts/sample_answers.py"
+
+
+rule gather_shards:
+    """Concatenate a stage's shards in stable id order (schema checked on read and write)."""
+    input:
+        shards=lambda w: shard_files(w.stage)(w),
+    output:
+        table="results/round_{round}/{stage}.parquet",
+    log:
+        "logs/gather_shards/round_{round}.{stage}.log",
+    script:
+        "../../scripts/gather_shards.py"

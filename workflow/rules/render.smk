@@ -1,0 +1,16 @@
+rule render_images:
+    """Render every program in the sandbox (cairosvg for SVG, warm matplotlib workers for
+    Python); one row per program with a status from a fixed set."""
+    input:
+        programs="results/round_{round}/programs.parquet",
+    output:
+        renders="results/round_{round}/renders.parquet",
+    params:
+        render=config["render"],
+    threads: workflow.cores
+    log:
+        "logs/render_images/round_{round}.log",
+    benchmark:
+        "logs/benchmarks/render_images/round_{round}.tsv"
+    script:
+        "../../scripts/render_images.py"
