@@ -10,11 +10,22 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
-include: "workflow/rules/mmzero.smk"
-include: "workflow/rules/render.smk"
-include: "workflow/rules/rewards.smk"
+
+
+if config["method"] == "mmzero":
+
+    include: "workflow/rules/mmzero.smk"
+    include: "workflow/rules/render.smk"
+    include: "workflow/rules/rewards.smk"
+    include: "workflow/rules/summarize.smk"
+
+else:
+
+    include: "workflow/rules/evolmm.smk"
+
+
+include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/summarize.smk"
 
 
 rule all:

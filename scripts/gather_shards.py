@@ -4,6 +4,6 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.schema import SPECS, gather  # noqa: E402
 
-spec = SPECS[snakemake.wildcards.stage]
+spec = SPECS[snakemake.params.table]
 frame = gather(list(snakemake.input.shards), spec, snakemake.output.table)
 print(f"gathered {len(snakemake.input.shards)} shard(s), {frame.height} rows", file=sys.stderr)

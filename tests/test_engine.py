@@ -20,13 +20,28 @@ def _requests(n=3, max_tokens=12):
     sp = SamplingParams(n=n, temperature=1.0, top_p=0.95, top_k=40, max_tokens=max_tokens)
     return [
         Request(
-            [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What shape?"}]}],
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image"}, {"type": "text", "text": "What shape?"}],
+                }
+            ],
             [_image()],
             sp,
             seed=11,
         ),
-        Request([{"role": "user", "content": [{"type": "text", "text": "Draw a bar chart."}]}], [], sp, seed=12),
-        Request([{"role": "user", "content": "A longer text-only prompt about a pie chart"}], [], sp, seed=13),
+        Request(
+            [{"role": "user", "content": [{"type": "text", "text": "Draw a bar chart."}]}],
+            [],
+            sp,
+            seed=12,
+        ),
+        Request(
+            [{"role": "user", "content": "A longer text-only prompt about a pie chart"}],
+            [],
+            sp,
+            seed=13,
+        ),
     ]
 
 
@@ -87,13 +102,17 @@ def test_token_ids_and_logprobs_match_a_forward_pass(engine):
         mm_types = torch.zeros_like(ids)
         mm_types[:, : len(out.prompt_ids)] = inputs["mm_token_type_ids"]
         with torch.no_grad():
-            logits = model(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                mm_token_type_ids=mm_types,
-                pixel_values=inputs["pixel_values"],
-                image_grid_thw=inputs["image_grid_thw"],
-            ).logits[0].float()
+            logits = (
+                model(
+                    input_ids=ids,
+                    attention_mask=torch.ones_like(ids),
+                    mm_token_type_ids=mm_types,
+                    pixel_values=inputs["pixel_values"],
+                    image_grid_thw=inputs["image_grid_thw"],
+                )
+                .logits[0]
+                .float()
+            )
         n = len(out.prompt_ids)
         logp = torch.log_softmax(logits[n - 1 : -1], dim=-1)
         expected = logp.gather(-1, torch.tensor(sample.token_ids)[:, None])[:, 0]
@@ -106,7 +125,10 @@ def test_greedy_is_deterministic_and_image_matters(engine):
     a = engine.generate([Request(msgs, [_image("red")], sp, seed=1)])[0].samples[0]
     b = engine.generate([Request(msgs, [_image("red")], sp, seed=2)])[0].samples[0]
     assert a.token_ids == b.token_ids  # greedy ignores the seed
-    assert a.logprobs != engine.generate([Request(msgs, [_image("blue")], sp, seed=1)])[0].samples[0].logprobs
+    assert (
+        a.logprobs
+        != engine.generate([Request(msgs, [_image("blue")], sp, seed=1)])[0].samples[0].logprobs
+    )
 
 
 def test_sample_seed_is_stable():

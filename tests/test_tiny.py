@@ -6,7 +6,9 @@ from evovlm.tiny import SPECIAL_TOKENS, TinySpec, build_tiny_model
 
 def _digest(folder):
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
     }
 
 
@@ -40,11 +42,15 @@ def test_chat_template_comes_from_the_model_and_expands_images(tiny_model_dir):
     from PIL import Image
 
     processor = load_processor(tiny_model_dir)
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Count?"}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Count?"}]}
+    ]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     assert text.endswith("<|im_start|>assistant\n")
     assert "<|vision_start|><|image_pad|><|vision_end|>Count?<|im_end|>" in text
-    batch = processor(text=[text], images=[Image.new("RGB", (128, 128), "white")], return_tensors="pt")
+    batch = processor(
+        text=[text], images=[Image.new("RGB", (128, 128), "white")], return_tensors="pt"
+    )
     image_id = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
     n_image_tokens = int((batch["input_ids"] == image_id).sum())
     assert n_image_tokens == int(batch["image_grid_thw"].prod()) // 4  # merge 2x2

@@ -13,7 +13,9 @@ import polars as pl
 
 
 def _counts(series: pl.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in sorted(series.value_counts().rows(), key=lambda kv: str(kv[0]))}
+    return {
+        str(k): int(v) for k, v in sorted(series.value_counts().rows(), key=lambda kv: str(kv[0]))
+    }
 
 
 def _stats(values: pl.Series) -> dict[str, float | int | None]:
@@ -68,7 +70,9 @@ def summarize_mmzero(
         "proposals": proposals.height,
         "proposals_parsed": int(proposals["parse_ok"].sum()) if proposals.height else 0,
         "programs": programs.height,
-        "programs_with_code": int((programs["extract_status"] == "ok").sum()) if programs.height else 0,
+        "programs_with_code": int((programs["extract_status"] == "ok").sum())
+        if programs.height
+        else 0,
         "renders_ok": n_rendered,
         "questions_asked": answers.select("group_id").n_unique() if answers.height else 0,
         "answers": answers.height,
@@ -78,7 +82,9 @@ def summarize_mmzero(
     for lineage, summary in sorted(train.items()):
         funnel[f"trained_groups_{lineage}"] = int(summary.get("groups_trained", 0))
     rates = {
-        "parse_rate": funnel["proposals_parsed"] / funnel["proposals"] if funnel["proposals"] else None,
+        "parse_rate": funnel["proposals_parsed"] / funnel["proposals"]
+        if funnel["proposals"]
+        else None,
         "render_rate": n_rendered / funnel["programs"] if funnel["programs"] else None,
         "boxed_rate": funnel["answers_boxed"] / funnel["answers"] if funnel["answers"] else None,
     }
@@ -103,9 +109,7 @@ def summarize_mmzero(
         "parse_errors": _counts(parse_errors),
         "code_extract": _counts(programs["extract_status"]) if programs.height else {},
         "render_status": _counts(renders["status"]) if renders.height else {},
-        "render_errors": _counts(
-            renders.filter(pl.col("status") != "ok")["status"]
-        )
+        "render_errors": _counts(renders.filter(pl.col("status") != "ok")["status"])
         if renders.height
         else {},
         "rewards": reward_stats,
@@ -132,3 +136,37 @@ def write_json(data: dict[str, Any], path: str | Path) -> None:
         json.dump(data, fh, indent=2, sort_keys=False, default=str)
         fh.write("\n")
     os.replace(tmp, path)
+
+
+def summarize_evolmm(
+    image_stats: dict[str, int],
+    questions: pl.DataFrame,
+    answers: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+    train: dict[str, dict[str, Any]],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    funnel = {
+        "images": int(image_stats.get("drawn", 0)),
+        "images_skipped_corrupt": int(image_stats.get("skipped_corrupt", 0)),
+        "questions": questions.height,
+        "questions_parsed": int(questions["parse_ok"].sum()) if questions.height else 0,
+        "answers": answers.height,
+        "answers_extracted": int(answers["answer"].is_not_null().sum()) if answers.height else 0,
+    }
+    for lineage, summary in sorted(train.items()):
+        funnel[f"trained_groups_{lineage}"] = int(summary.get("groups_trained", 0))
+    parse_errors = (
+        questions.filter(~pl.col("parse_ok"))["parse_error"]
+        .fill_null("unknown")
+        .str.replace(r":.*$", "")
+        if questions.height
+        else pl.Series([], dtype=pl.String)
+    )
+    return {
+        "funnel": funnel,
+        "parse_errors": _counts(parse_errors),
+        "rewards": {role: _stats(frame["reward"]) for role, frame in sorted(rewards.items())},
+        "training": train,
+        "stage_seconds": timings,
+    }

@@ -66,7 +66,9 @@ def propose(
         for gid, topic in groups
     ]
     rows = []
-    for (gid, topic), request, output in zip(groups, requests, engine.generate(requests), strict=True):
+    for (gid, topic), request, output in zip(
+        groups, requests, engine.generate(requests), strict=True
+    ):
         for j, sample in enumerate(output.samples):
             fields = parse.parse_proposal(sample.text)
             rows.append(
@@ -156,9 +158,7 @@ def sample_answers(
         renders.filter(pl.col("status") == "ok")
         .select("program_id", "image")
         .join(programs.select("program_id", "proposal_id"), on="program_id")
-        .join(
-            proposals.select("proposal_id", "easy_question", "hard_question"), on="proposal_id"
-        )
+        .join(proposals.select("proposal_id", "easy_question", "hard_question"), on="proposal_id")
         .sort("program_id")
         .to_dicts()
     )

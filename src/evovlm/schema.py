@@ -123,7 +123,53 @@ REWARDS = TableSpec(
     ),
 )
 
-SPECS = {s.name: s for s in (PROPOSALS, PROGRAMS, RENDERS, ANSWERS, REWARDS)}
+IMAGES = TableSpec(
+    "images",
+    (
+        ("round", pa.int32()),
+        ("image_id", pa.string()),
+        ("source", pa.string()),  # path relative to evolmm.image_dir
+        ("image", IMAGE),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+    ),
+)
+
+QUESTIONS = TableSpec(
+    "questions",
+    (
+        ("round", pa.int32()),
+        ("question_id", pa.string()),
+        ("image_id", pa.string()),
+        ("group_id", pa.string()),  # the image: n questions per image
+        ("sample_index", pa.int32()),
+        *_COMPLETION,
+        ("parse_ok", pa.bool_()),
+        ("parse_error", pa.string()),
+        ("question", pa.string()),
+        ("rationale", pa.string()),
+    ),
+)
+
+EVOLMM_ANSWERS = TableSpec(
+    "evolmm_answers",
+    (
+        ("round", pa.int32()),
+        ("answer_id", pa.string()),
+        ("question_id", pa.string()),
+        ("image_id", pa.string()),
+        ("group_id", pa.string()),  # the question: N answers per question
+        ("sample_index", pa.int32()),
+        *_COMPLETION,
+        ("answer", pa.string()),  # inside <answer>, else the last non-empty line
+        ("words_before_answer", pa.int32()),
+    ),
+)
+
+SPECS = {
+    s.name: s
+    for s in (PROPOSALS, PROGRAMS, RENDERS, ANSWERS, REWARDS, IMAGES, QUESTIONS, EVOLMM_ANSWERS)
+}
 
 
 def empty_frame(spec: TableSpec) -> pl.DataFrame:
@@ -148,7 +194,9 @@ def _check(table: pa.Table, spec: TableSpec, path: str | os.PathLike) -> pa.Tabl
     return table.select(spec.names + extra)
 
 
-def write_parquet(df: pl.DataFrame | pa.Table, path: str | os.PathLike, spec: TableSpec | None) -> None:
+def write_parquet(
+    df: pl.DataFrame | pa.Table, path: str | os.PathLike, spec: TableSpec | None
+) -> None:
     """Check ``df`` against ``spec`` and write it atomically with zstd."""
     table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
     if spec is not None:

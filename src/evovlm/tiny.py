@@ -143,7 +143,11 @@ def build_model(spec: TinySpec, tokenizer):
             "num_key_value_heads": spec.num_heads,
             "max_window_layers": spec.num_layers,
             "max_position_embeddings": 8192,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": mrope,
+            },
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
             "pad_token_id": ids["<|endoftext|>"],
@@ -191,7 +195,9 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
     torch.use_deterministic_algorithms(True)
     tokenizer = build_tokenizer(spec)
     processor = ImageOnlyQwenVLProcessor(
-        image_processor=build_image_processor(spec), tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+        image_processor=build_image_processor(spec),
+        tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE,
     )
     model = build_model(spec, tokenizer)
     model.save_pretrained(tmp)

@@ -15,7 +15,7 @@ wildcard_constraints:
     round=r"\d+",
     role=r"proposer|coder|solver",
     lineage=r"proposer|coder|solver|shared",
-    stage=r"proposals|programs|answers",
+    stage=r"proposals|programs|answers|questions",
 
 
 scattergather:
@@ -23,9 +23,25 @@ scattergather:
 
 
 EMBEDDED = config["model"]["base"] == "embedded"
-ROLES = ["proposer", "coder", "solver"]
-SHARED = config["mmzero"]["share_weights"]
+METHOD = config["method"]
+if METHOD == "mmzero":
+    ROLES = ["proposer", "coder", "solver"]
+    STAGE_TABLES = {
+        "proposals": "proposals",
+        "programs": "programs",
+        "answers": "answers",
+    }
+else:
+    ROLES = ["proposer", "solver"]
+    STAGE_TABLES = {"questions": "questions", "answers": "evolmm_answers"}
+SHARED = config[METHOD]["share_weights"]
 LINEAGES = ["shared"] if SHARED else ROLES
+
+
+def evolmm_image_dir():
+    """The EvoLMM image folder; 'embedded' = procedural charts rendered by a rule."""
+    folder = config["evolmm"]["image_dir"]
+    return "resources/demo-images" if folder == "embedded" else folder
 
 
 def rounds():
@@ -63,7 +79,9 @@ def policy_path(role, wildcards):
 
 def shard_files(stage):
     def inner(wildcards):
-        return gather.generate(f"results/round_{wildcards.round}/shards/{stage}/{{scatteritem}}.parquet")
+        return gather.generate(
+            f"results/round_{wildcards.round}/shards/{stage}/{{scatteritem}}.parquet"
+        )
 
     return inner
 

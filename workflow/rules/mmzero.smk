@@ -9,6 +9,12 @@ rule propose_concepts:
         policy=policy("proposer"),
     output:
         proposals="results/round_{round}/shards/proposals/{scatteritem}.parquet",
+    log:
+        "logs/propose_concepts/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/propose_concepts/round_{round}.{scatteritem}.tsv"
+    resources:
+        gpu=1,
     params:
         policy=lambda w: policy_path("proposer", w),
         topics=config["mmzero"]["seed_topics"],
@@ -16,12 +22,6 @@ rule propose_concepts:
         sampling=config["mmzero"]["proposer"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
-    resources:
-        gpu=1,
-    log:
-        "logs/propose_concepts/round_{round}.{scatteritem}.log",
-    benchmark:
-        "logs/benchmarks/propose_concepts/round_{round}.{scatteritem}.tsv"
     script:
         "../../scripts/propose_concepts.py"
 
@@ -33,6 +33,12 @@ rule write_code:
         proposals="results/round_{round}/proposals.parquet",
     output:
         programs="results/round_{round}/shards/programs/{scatteritem}.parquet",
+    log:
+        "logs/write_code/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/write_code/round_{round}.{scatteritem}.tsv"
+    resources:
+        gpu=1,
     params:
         policy=lambda w: policy_path("coder", w),
         k=config["mmzero"]["coder"]["k"],
@@ -40,12 +46,6 @@ rule write_code:
         sampling=config["mmzero"]["coder"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
-    resources:
-        gpu=1,
-    log:
-        "logs/write_code/round_{round}.{scatteritem}.log",
-    benchmark:
-        "logs/benchmarks/write_code/round_{round}.{scatteritem}.tsv"
     script:
         "../../scripts/write_code.py"
 
@@ -59,29 +59,17 @@ rule sample_answers:
         renders="results/round_{round}/renders.parquet",
     output:
         answers="results/round_{round}/shards/answers/{scatteritem}.parquet",
+    log:
+        "logs/sample_answers/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/sample_answers/round_{round}.{scatteritem}.tsv"
+    resources:
+        gpu=1,
     params:
         policy=lambda w: policy_path("solver", w),
         m=config["mmzero"]["solver"]["m"],
         sampling=config["mmzero"]["solver"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
-    resources:
-        gpu=1,
-    log:
-        "logs/sample_answers/round_{round}.{scatteritem}.log",
-    benchmark:
-        "logs/benchmarks/sample_answers/round_{round}.{scatteritem}.tsv"
     script:
         "../../scripts/sample_answers.py"
-
-
-rule gather_shards:
-    """Concatenate a stage's shards in stable id order (schema checked on read and write)."""
-    input:
-        shards=lambda w: shard_files(w.stage)(w),
-    output:
-        table="results/round_{round}/{stage}.parquet",
-    log:
-        "logs/gather_shards/round_{round}.{stage}.log",
-    script:
-        "../../scripts/gather_shards.py"

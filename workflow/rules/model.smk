@@ -3,11 +3,11 @@ rule build_tiny_model:
     on the shipped corpus. Same spec, same bytes."""
     output:
         model=directory("resources/tiny-base"),
-    params:
-        spec=config["tiny"],
     log:
         "logs/build_tiny_model.log",
     benchmark:
         "logs/benchmarks/build_tiny_model.tsv"
+    params:
+        spec=config["tiny"],
     script:
         "../../scripts/build_tiny_model.py"

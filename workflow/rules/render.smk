@@ -5,12 +5,12 @@ rule render_images:
         programs="results/round_{round}/programs.parquet",
     output:
         renders="results/round_{round}/renders.parquet",
-    params:
-        render=config["render"],
-    threads: workflow.cores
     log:
         "logs/render_images/round_{round}.log",
     benchmark:
         "logs/benchmarks/render_images/round_{round}.tsv"
+    threads: workflow.cores
+    params:
+        render=config["render"],
     script:
         "../../scripts/render_images.py"

@@ -10,11 +10,11 @@ rule score_rewards:
         proposer="results/round_{round}/rewards/proposer.parquet",
         coder="results/round_{round}/rewards/coder.parquet",
         solver="results/round_{round}/rewards/solver.parquet",
-    params:
-        rewards=config["rewards"]["mmzero"],
     log:
         "logs/score_rewards/round_{round}.log",
     benchmark:
         "logs/benchmarks/score_rewards/round_{round}.tsv"
+    params:
+        rewards=config["rewards"]["mmzero"],
     script:
         "../../scripts/score_rewards.py"

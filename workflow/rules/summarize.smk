@@ -1,6 +1,7 @@
 rule summarize_round:
     """metrics.json: counts at each funnel step, parse and render error classes, reward mean
-    and spread per role, agreement histograms, training summary and seconds per stage."""
+    and spread per role, agreement histograms, training summary and seconds per stage.
+    """
     input:
         proposals="results/round_{round}/proposals.parquet",
         programs="results/round_{round}/programs.parquet",

@@ -54,7 +54,9 @@ class _RowWarper(LogitsProcessor):
 
 
 class HFEngine:
-    def __init__(self, model: str, batch_size: int = 8, dtype: str = "auto", device: str | None = None):
+    def __init__(
+        self, model: str, batch_size: int = 8, dtype: str = "auto", device: str | None = None
+    ):
         self.model_path = model
         self.processor = load_processor(model)
         self.model = load_model(model, dtype=dtype, device=device)
@@ -82,7 +84,9 @@ class HFEngine:
         bar = tqdm(total=len(rows), desc="generate", file=sys.stderr, disable=not progress)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            for (i, j), sample, ids in zip(batch, *self._generate_batch(requests, texts, batch), strict=True):
+            for (i, j), sample, ids in zip(
+                batch, *self._generate_batch(requests, texts, batch), strict=True
+            ):
                 samples[i][j] = sample
                 prompt_ids[i] = ids
             bar.update(len(batch))
@@ -121,7 +125,9 @@ class HFEngine:
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = out.sequences[:, prompt_len:]
         logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), raw model logits
-        logprobs = torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        logprobs = (
+            torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        )
         results, prompt_ids = [], []
         mask = inputs["attention_mask"]
         for row, p in enumerate(params):

@@ -1,0 +1,86 @@
+"""vLLM offline engine (the GPU path): ``vllm.LLM`` batch generation with images.
+
+Prompts are formatted by the model's own processor chat template (as in the HF engine), images
+go in ``multi_modal_data``, each request has its own seed (vLLM seeds a per-request generator,
+so results do not depend on batching), and ``logprobs=0`` returns the sampled token's
+log-probability, which vLLM computes from the raw model logits by default, like the HF engine.
+Prefix caching is on: the n samples of a request and requests sharing a system prompt reuse
+the KV cache.
+
+Not exercised by CI (vLLM needs CUDA); see README "GPU".
+"""
+
+from __future__ import annotations
+
+from evovlm.engines import Request, RequestOutput, Sample
+from evovlm.modeling import load_processor, resolve_model_path
+
+
+class VLLMEngine:
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "auto",
+        gpu_memory_utilization: float = 0.85,
+        tensor_parallel_size: int = 1,
+        max_model_len: int = 8192,
+        max_images_per_prompt: int = 1,
+    ):
+        from vllm import LLM
+
+        path = resolve_model_path(model)
+        self.processor = load_processor(path)
+        self.llm = LLM(
+            model=path,
+            dtype=dtype,
+            gpu_memory_utilization=gpu_memory_utilization,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            enable_prefix_caching=True,
+            limit_mm_per_prompt={"image": max_images_per_prompt, "video": 0},
+        )
+
+    def generate(self, requests: list[Request], progress: bool = False) -> list[RequestOutput]:
+        from vllm import SamplingParams as VllmSamplingParams
+
+        if not requests:
+            return []
+        prompts, params = [], []
+        for r in requests:
+            text = self.processor.apply_chat_template(
+                r.messages, add_generation_prompt=True, tokenize=False
+            )
+            prompt = {"prompt": text}
+            if r.images:
+                prompt["multi_modal_data"] = {"image": list(r.images)}
+            prompts.append(prompt)
+            s = r.sampling
+            params.append(
+                VllmSamplingParams(
+                    n=s.n,
+                    temperature=s.temperature,
+                    top_p=s.top_p,
+                    top_k=s.top_k if s.top_k > 0 else -1,
+                    max_tokens=s.max_tokens,
+                    seed=r.seed % (2**31),
+                    logprobs=0,
+                )
+            )
+        outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=progress)
+        results = []
+        for out in outputs:
+            samples = []
+            for c in out.outputs:
+                ids = list(c.token_ids)
+                lps = [
+                    float(step[tok].logprob) if step and tok in step else float("nan")
+                    for tok, step in zip(ids, c.logprobs or [{}] * len(ids), strict=False)
+                ]
+                finish = "stop" if c.finish_reason == "stop" else "length"
+                samples.append(
+                    Sample(text=c.text, token_ids=ids, logprobs=lps, finish_reason=finish)
+                )
+            results.append(
+                RequestOutput(prompt_ids=list(out.prompt_token_ids or []), samples=samples)
+            )
+        return results

@@ -1,0 +1,177 @@
+"""EvoLMM stages: draw images from a folder, ask questions, answer them several times.
+
+The Proposer asks ``n`` questions per image (a GRPO group per image; the reference uses a
+moving-average baseline, here the group mean replaces it); the Solver answers each valid
+question ``N`` times (a group per question). Rewards are continuous functions of the Solver's
+self-consistency (``evovlm.rewards.score_evolmm``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from evovlm import parse, prompts
+from evovlm.engines import Request
+from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, empty_frame
+from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+
+
+def _frame(rows: list[dict[str, Any]], spec) -> pl.DataFrame:
+    if not rows:
+        return empty_frame(spec)
+    return pl.DataFrame(rows, schema=pl.from_arrow(spec.schema.empty_table()).schema).sort(
+        spec.names[1]
+    )
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"evolmm.image_dir {str(folder)!r} is not a folder; point it at a folder of images"
+        )
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def sample_images(
+    folder: str | Path, *, round_: int, count: int, seed: int, max_side: int = 1024
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """A deterministic draw of ``count`` decodable images (PNG, composited on white).
+
+    The draw orders files by a hash of (seed, round, relative path), so it is stable across
+    machines and file-system orders; corrupt files are skipped and counted.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    files = list_images(folder)
+
+    def key(p: Path) -> str:
+        return hashlib.blake2b(f"{seed}:{round_}:{p.relative_to(folder)}".encode()).hexdigest()
+
+    rows, skipped = [], 0
+    for path in sorted(files, key=key):
+        if len(rows) >= count:
+            break
+        try:
+            with Image.open(path) as img:
+                img.load()
+                rgba = img.convert("RGBA")
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+            continue
+        rgba.thumbnail((max_side, max_side))
+        canvas = Image.new("RGBA", rgba.size, "white")
+        canvas.alpha_composite(rgba)
+        buf = io.BytesIO()
+        canvas.convert("RGB").save(buf, format="PNG")
+        rel = str(path.relative_to(folder))
+        rows.append(
+            {
+                "round": round_,
+                "image_id": f"r{round_}-img-{len(rows):04d}",
+                "source": rel,
+                "image": {"bytes": buf.getvalue(), "path": rel},
+                "width": canvas.width,
+                "height": canvas.height,
+            }
+        )
+    stats = {"files": len(files), "drawn": len(rows), "skipped_corrupt": skipped}
+    return _frame(rows, IMAGES), stats
+
+
+def ask_questions(
+    engine,
+    images: pl.DataFrame,
+    *,
+    round_: int,
+    sampling: dict[str, Any],
+    seed: int,
+    shard: Shard = Shard(),
+) -> pl.DataFrame:
+    todo = shard.take(images.sort("image_id").to_dicts())
+    requests = [
+        Request(
+            messages=prompts.render_messages("evolmm_proposer"),
+            images=[png_to_image(row["image"]["bytes"])],
+            sampling=sampling_params(sampling, int(sampling["n"])),
+            seed=request_seed(seed, round_, "ask", row["image_id"]),
+        )
+        for row in todo
+    ]
+    rows = []
+    for row, request, output in zip(todo, requests, engine.generate(requests), strict=True):
+        for j, sample in enumerate(output.samples):
+            q = parse.parse_question(sample.text)
+            rows.append(
+                {
+                    "round": round_,
+                    "question_id": f"{row['image_id']}-q{j}",
+                    "image_id": row["image_id"],
+                    "group_id": row["image_id"],
+                    "sample_index": j,
+                    "seed": request.seed,
+                    **completion_columns(request, output, j),
+                    "parse_ok": q.ok,
+                    "parse_error": q.error,
+                    "question": q.question,
+                    "rationale": q.rationale,
+                }
+            )
+    return _frame(rows, QUESTIONS)
+
+
+def answer_questions(
+    engine,
+    images: pl.DataFrame,
+    questions: pl.DataFrame,
+    *,
+    round_: int,
+    sampling: dict[str, Any],
+    seed: int,
+    shard: Shard = Shard(),
+) -> pl.DataFrame:
+    todo = (
+        questions.filter(pl.col("parse_ok"))
+        .select("question_id", "image_id", "question")
+        .join(images.select("image_id", "image"), on="image_id")
+        .sort("question_id")
+        .to_dicts()
+    )
+    todo = shard.take(todo)
+    requests = [
+        Request(
+            messages=prompts.render_messages("evolmm_solver", question=row["question"]),
+            images=[png_to_image(row["image"]["bytes"])],
+            sampling=sampling_params(sampling, int(sampling["n"])),
+            seed=request_seed(seed, round_, "solve", row["question_id"]),
+        )
+        for row in todo
+    ]
+    rows = []
+    for row, request, output in zip(todo, requests, engine.generate(requests), strict=True):
+        for j, sample in enumerate(output.samples):
+            rows.append(
+                {
+                    "round": round_,
+                    "answer_id": f"{row['question_id']}-a{j}",
+                    "question_id": row["question_id"],
+                    "image_id": row["image_id"],
+                    "group_id": row["question_id"],
+                    "sample_index": j,
+                    "seed": request.seed,
+                    **completion_columns(request, output, j),
+                    "answer": parse.parse_answer_tag(sample.text),
+                    "words_before_answer": parse.words_before_answer(sample.text),
+                }
+            )
+    return _frame(rows, EVOLMM_ANSWERS)

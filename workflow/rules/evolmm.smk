@@ -1,0 +1,97 @@
+# EvoLMM stages: images from a folder, Proposer questions, Solver answers.
+
+
+rule sample_images:
+    """A deterministic draw of images from evolmm.image_dir (corrupt files skipped, counted)."""
+    input:
+        folder=evolmm_image_dir(),
+    output:
+        images="results/round_{round}/images.parquet",
+        stats="results/round_{round}/images.json",
+    log:
+        "logs/sample_images/round_{round}.log",
+    params:
+        count=config["evolmm"]["images_per_round"],
+        seed=config["seed"],
+    script:
+        "../../scripts/sample_images.py"
+
+
+rule ask_questions:
+    """Proposer: n questions per image (a GRPO group per image)."""
+    input:
+        policy=policy("proposer"),
+        images="results/round_{round}/images.parquet",
+    output:
+        questions="results/round_{round}/shards/questions/{scatteritem}.parquet",
+    log:
+        "logs/ask_questions/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/ask_questions/round_{round}.{scatteritem}.tsv"
+    resources:
+        gpu=1,
+    params:
+        policy=lambda w: policy_path("proposer", w),
+        sampling=config["evolmm"]["proposer"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    script:
+        "../../scripts/ask_questions.py"
+
+
+rule answer_questions:
+    """Solver: N answers per valid question (a GRPO group per question)."""
+    input:
+        policy=policy("solver"),
+        images="results/round_{round}/images.parquet",
+        questions="results/round_{round}/questions.parquet",
+    output:
+        answers="results/round_{round}/shards/answers/{scatteritem}.parquet",
+    log:
+        "logs/answer_questions/round_{round}.{scatteritem}.log",
+    benchmark:
+        "logs/benchmarks/answer_questions/round_{round}.{scatteritem}.tsv"
+    resources:
+        gpu=1,
+    params:
+        policy=lambda w: policy_path("solver", w),
+        sampling=config["evolmm"]["solver"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    script:
+        "../../scripts/answer_questions.py"
+
+
+rule score_rewards:
+    """EvoLMM rewards: continuous self-consistency for the Solver, Gaussian entropy for the
+    Proposer; one row per sample with its components."""
+    input:
+        questions="results/round_{round}/questions.parquet",
+        answers="results/round_{round}/answers.parquet",
+    output:
+        proposer="results/round_{round}/rewards/proposer.parquet",
+        solver="results/round_{round}/rewards/solver.parquet",
+    log:
+        "logs/score_rewards/round_{round}.log",
+    benchmark:
+        "logs/benchmarks/score_rewards/round_{round}.tsv"
+    params:
+        rewards=config["rewards"]["evolmm"],
+    script:
+        "../../scripts/score_rewards_evolmm.py"
+
+
+rule summarize_round:
+    """metrics.json for an EvoLMM round."""
+    input:
+        images="results/round_{round}/images.json",
+        questions="results/round_{round}/questions.parquet",
+        answers="results/round_{round}/answers.parquet",
+        rewards=expand("results/round_{{round}}/rewards/{role}.parquet", role=ROLES),
+        train=expand("results/round_{{round}}/train/{lineage}.json", lineage=LINEAGES),
+    output:
+        metrics="results/round_{round}/metrics.json",
+    log:
+        "logs/summarize_round/round_{round}.log",
+    script:
+        "../../scripts/summarize_round_evolmm.py"
