@@ -1,0 +1,927 @@
+"""Procedural visual-reasoning items with exact answers.
+
+Every item is drawn from a small JSON-serialisable ``data`` dict (labels, values, coordinates, and the
+two question specs); the answers, the caption, a standalone SVG and an equivalent matplotlib program are
+all computed from that same dict. One item depends only on ``(seed, index, kind)`` through its own
+``random.Random``, so items are byte-identical across runs and independent of ``n``.
+
+Items serve as the built-in evaluation benchmark and, through :func:`item_to_proposal_fields`, as
+warm-up examples for every MM-Zero role.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+KINDS: tuple[str, ...] = (
+    "bar_chart",
+    "line_chart",
+    "pie_chart",
+    "shape_count",
+    "right_triangle",
+    "rectangle",
+    "table",
+)
+
+CONTENT_TYPES: dict[str, str] = {
+    "bar_chart": "data_chart",
+    "line_chart": "data_chart",
+    "pie_chart": "data_chart",
+    "shape_count": "other",
+    "right_triangle": "geometry",
+    "rectangle": "geometry",
+    "table": "table",
+}
+
+WIDTH, HEIGHT = 320, 240
+PALETTE = (
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+)
+FONT = "DejaVu Sans, Arial, Helvetica, sans-serif"
+
+
+@dataclass(frozen=True)
+class SynthItem:
+    """One picture with an easy and a hard question and their exact answers."""
+
+    item_id: str
+    kind: str
+    content_type: str
+    caption: str
+    easy_question: str
+    easy_answer: str
+    hard_question: str
+    hard_answer: str
+    data: dict[str, Any] = field(repr=False)
+    svg: str = field(repr=False)
+    python: str = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _fmt(x: float) -> str:
+    """A coordinate for SVG: one decimal, deterministic."""
+    return f"{x:.1f}"
+
+
+def _round1(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _text(
+    x: float,
+    y: float,
+    text: str,
+    *,
+    size: int = 11,
+    anchor: str = "middle",
+    weight: str = "normal",
+    fill: str = "#000000",
+) -> str:
+    bold = ' font-weight="bold"' if weight == "bold" else ""
+    return (
+        f'<text x="{_fmt(x)}" y="{_fmt(y)}" font-family={quoteattr(FONT)} font-size="{size}"'
+        f'{bold} text-anchor="{anchor}" fill="{fill}">{escape(str(text))}</text>'
+    )
+
+
+def _svg(body: list[str]) -> str:
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">'
+    )
+    background = f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
+    return "\n".join([head, background, *body, "</svg>"]) + "\n"
+
+
+def _program(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+_FIGURE = f"fig, ax = plt.subplots(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bar chart
+
+_BAR_THEMES = (
+    ("Books sold per store", ("North", "South", "East", "West", "Central", "Harbor")),
+    ("Cups of coffee sold per day", ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat")),
+    ("Students per club", ("Chess", "Drama", "Music", "Coding", "Art", "Chorus")),
+    ("Trees planted per village", ("Ashby", "Birch", "Cedar", "Dale", "Elmton", "Fernly")),
+    ("Fruit harvested (kg)", ("Apples", "Pears", "Plums", "Kiwis", "Figs", "Grapes")),
+)
+
+
+def _bar_sample(rng: random.Random) -> dict[str, Any]:
+    title, pool = rng.choice(_BAR_THEMES)
+    k = rng.randint(4, 6)
+    labels = [pool[i] for i in sorted(rng.sample(range(len(pool)), k))]
+    values = rng.sample(range(5, 100), k)  # distinct: tallest and shortest are unique
+    easy = {"type": "value", "label": rng.choice(labels)}
+    hard_type = rng.choice(("range", "sum", "difference"))
+    if hard_type == "range":
+        hard: dict[str, Any] = {"type": "range"}
+    else:
+        a, b = rng.sample(labels, 2)
+        if hard_type == "difference" and values[labels.index(a)] < values[labels.index(b)]:
+            a, b = b, a
+        hard = {"type": hard_type, "labels": [a, b]}
+    return {"title": title, "labels": labels, "values": values, "easy": easy, "hard": hard}
+
+
+def _bar_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    value = dict(zip(data["labels"], data["values"], strict=True))
+    if q["type"] == "value":
+        return f"What is the value of the bar labelled {q['label']}?", str(value[q["label"]])
+    if q["type"] == "range":
+        spread = max(data["values"]) - min(data["values"])
+        return "How much larger is the tallest bar than the shortest bar?", str(spread)
+    a, b = q["labels"]
+    if q["type"] == "sum":
+        return f"What is the sum of the values of {a} and {b}?", str(value[a] + value[b])
+    if q["type"] == "difference":
+        return f"How much larger is the value of {a} than the value of {b}?", str(
+            value[a] - value[b]
+        )
+    raise ValueError(f"unknown bar question {q['type']!r}")
+
+
+def _bar_caption(data: dict[str, Any]) -> str:
+    pairs = ", ".join(f"{lab} = {v}" for lab, v in zip(data["labels"], data["values"], strict=True))
+    return (
+        f"A vertical bar chart titled '{data['title']}' with {len(data['labels'])} bars, left to "
+        f"right: {pairs}. Each bar has a different colour, its value printed just above it and its "
+        "category name below it; the y axis runs from 0 to 100."
+    )
+
+
+def _bar_svg(data: dict[str, Any]) -> str:
+    labels, values = data["labels"], data["values"]
+    x0, x1, base, scale = 40.0, 310.0, 205.0, 1.55
+    slot = (x1 - x0) / len(labels)
+    body = [
+        _text(WIDTH / 2, 20, data["title"], size=13, weight="bold"),
+        f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{_fmt(x1)}" y2="{_fmt(base)}" '
+        'stroke="#000000" stroke-width="1"/>',
+        f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{_fmt(x0)}" y2="{_fmt(base - 100 * scale)}" '
+        'stroke="#000000" stroke-width="1"/>',
+    ]
+    for tick in (0, 50, 100):
+        y = base - tick * scale
+        body.append(
+            f'<line x1="{_fmt(x0 - 4)}" y1="{_fmt(y)}" x2="{_fmt(x0)}" y2="{_fmt(y)}" '
+            'stroke="#000000" stroke-width="1"/>'
+        )
+        body.append(_text(x0 - 6, y + 3, str(tick), size=8, anchor="end", fill="#444444"))
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        width = slot * 0.6
+        x = x0 + i * slot + (slot - width) / 2
+        h = value * scale
+        body.append(
+            f'<rect x="{_fmt(x)}" y="{_fmt(base - h)}" width="{_fmt(width)}" height="{_fmt(h)}" '
+            f'fill="{PALETTE[i % len(PALETTE)]}"/>'
+        )
+        body.append(_text(x + width / 2, base - h - 4, str(value), size=11, weight="bold"))
+        body.append(_text(x + width / 2, base + 15, label, size=10))
+    return _svg(body)
+
+
+def _bar_python(data: dict[str, Any]) -> str:
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(data["labels"]))]
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"labels = {data['labels']!r}",
+            f"values = {data['values']!r}",
+            f"colors = {colors!r}",
+            _FIGURE,
+            "bars = ax.bar(labels, values, color=colors, width=0.6)",
+            "for bar, value in zip(bars, values):",
+            "    ax.text(bar.get_x() + bar.get_width() / 2, value + 2, str(value),",
+            '            ha="center", va="bottom", fontsize=8, fontweight="bold")',
+            "ax.set_ylim(0, 115)",
+            "ax.set_yticks([0, 50, 100])",
+            "ax.tick_params(labelsize=7)",
+            f"ax.set_title({data['title']!r}, fontsize=9)",
+            'ax.spines[["top", "right"]].set_visible(False)',
+            "fig.tight_layout()",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Line chart
+
+_LINE_THEMES = (
+    "Visitors per year (thousands)",
+    "Average rainfall (mm)",
+    "Members of the chess club",
+    "Bicycles sold per year",
+    "Price index",
+)
+
+
+def _line_sample(rng: random.Random) -> dict[str, Any]:
+    title = rng.choice(_LINE_THEMES)
+    k = rng.randint(5, 8)
+    start = rng.randint(2000, 2016)
+    years = list(range(start, start + k))
+    while True:
+        v = rng.randint(20, 80)
+        values = []
+        for _ in range(k):
+            values.append(v)
+            v = min(95, max(5, v + rng.randint(-15, 15)))
+        if values.count(max(values)) == 1 and values.count(min(values)) == 1:
+            break
+    easy = {"type": rng.choice(("argmax", "argmin"))}
+    if rng.random() < 0.5:
+        hard: dict[str, Any] = {"type": "range"}
+    else:
+        y1, y2 = sorted(rng.sample(years, 2))
+        hard = {"type": "change", "years": [y1, y2]}
+    return {"title": title, "years": years, "values": values, "easy": easy, "hard": hard}
+
+
+def _line_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    years, values = data["years"], data["values"]
+    if q["type"] == "argmax":
+        return "In which year is the value highest?", str(years[values.index(max(values))])
+    if q["type"] == "argmin":
+        return "In which year is the value lowest?", str(years[values.index(min(values))])
+    if q["type"] == "range":
+        return (
+            "What is the difference between the highest and the lowest value?",
+            str(max(values) - min(values)),
+        )
+    if q["type"] == "change":
+        y1, y2 = q["years"]
+        change = values[years.index(y2)] - values[years.index(y1)]
+        return (
+            f"By how much did the value change from {y1} to {y2}? "
+            "Give a negative number for a decrease.",
+            str(change),
+        )
+    raise ValueError(f"unknown line question {q['type']!r}")
+
+
+def _line_caption(data: dict[str, Any]) -> str:
+    pairs = ", ".join(f"{y}: {v}" for y, v in zip(data["years"], data["values"], strict=True))
+    return (
+        f"A line chart titled '{data['title']}' with one point per year from {data['years'][0]} "
+        f"to {data['years'][-1]}, joined by a line: {pairs}. Each point is a dot with its value "
+        "printed above it; the years are written along the x axis."
+    )
+
+
+def _line_points(data: dict[str, Any]) -> list[tuple[float, float]]:
+    k = len(data["years"])
+    x0, x1, base, scale = 35.0, 290.0, 205.0, 1.55
+    step = (x1 - x0) / (k - 1)
+    return [(x0 + i * step, base - v * scale) for i, v in enumerate(data["values"])]
+
+
+def _line_svg(data: dict[str, Any]) -> str:
+    points = _line_points(data)
+    base = 205.0
+    body = [
+        _text(WIDTH / 2, 20, data["title"], size=13, weight="bold"),
+        f'<line x1="25" y1="{_fmt(base)}" x2="310" y2="{_fmt(base)}" stroke="#000000" '
+        'stroke-width="1"/>',
+        '<polyline fill="none" stroke="#4C72B0" stroke-width="2" points="'
+        + " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in points)
+        + '"/>',
+    ]
+    for (x, y), year, value in zip(points, data["years"], data["values"], strict=True):
+        body.append(f'<circle cx="{_fmt(x)}" cy="{_fmt(y)}" r="3.5" fill="#C44E52"/>')
+        body.append(_text(x, y - 8, str(value), size=10, weight="bold"))
+        body.append(_text(x, base + 15, str(year), size=9))
+    return _svg(body)
+
+
+def _line_python(data: dict[str, Any]) -> str:
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"years = {data['years']!r}",
+            f"values = {data['values']!r}",
+            _FIGURE,
+            'ax.plot(years, values, color="#4C72B0", linewidth=2, marker="o",',
+            '        markerfacecolor="#C44E52", markeredgecolor="#C44E52")',
+            "for year, value in zip(years, values):",
+            "    ax.text(year, value + 4, str(value), ha='center', va='bottom', fontsize=7,",
+            "            fontweight='bold')",
+            "ax.set_xticks(years)",
+            "ax.set_ylim(0, 115)",
+            "ax.tick_params(labelsize=6)",
+            f"ax.set_title({data['title']!r}, fontsize=9)",
+            'ax.spines[["top", "right"]].set_visible(False)',
+            "fig.tight_layout()",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pie chart
+
+_PIE_THEMES = (
+    ("Favourite fruit of students", ("Apple", "Banana", "Cherry", "Grape", "Mango")),
+    ("Household budget", ("Rent", "Food", "Travel", "Savings", "Other")),
+    ("Electricity sources", ("Solar", "Wind", "Hydro", "Gas", "Coal")),
+    ("How students get to school", ("Walk", "Bus", "Bike", "Car", "Train")),
+)
+
+
+def _pie_sample(rng: random.Random) -> dict[str, Any]:
+    title, pool = rng.choice(_PIE_THEMES)
+    k = rng.randint(3, 5)
+    labels = list(rng.sample(pool, k))
+    while True:
+        cuts = sorted(rng.sample(range(1, 100), k - 1))
+        shares = [b - a for a, b in zip([0, *cuts], [*cuts, 100], strict=True)]
+        if min(shares) >= 6:
+            break
+    easy = {"type": "share", "label": rng.choice(labels)}
+    a, b = rng.sample(labels, 2)
+    share = dict(zip(labels, shares, strict=True))
+    if rng.random() < 0.5 or share[a] == share[b]:
+        hard: dict[str, Any] = {"type": "combined", "labels": [a, b]}
+    else:
+        if share[a] < share[b]:
+            a, b = b, a
+        hard = {"type": "difference", "labels": [a, b]}
+    return {"title": title, "labels": labels, "shares": shares, "easy": easy, "hard": hard}
+
+
+def _pie_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    share = dict(zip(data["labels"], data["shares"], strict=True))
+    if q["type"] == "share":
+        return f"What percentage of the total is {q['label']}?", str(share[q["label"]])
+    a, b = q["labels"]
+    if q["type"] == "combined":
+        return f"What is the combined share of {a} and {b}, in percent?", str(share[a] + share[b])
+    if q["type"] == "difference":
+        return (
+            f"How many percentage points larger is the share of {a} than the share of {b}?",
+            str(share[a] - share[b]),
+        )
+    raise ValueError(f"unknown pie question {q['type']!r}")
+
+
+def _pie_caption(data: dict[str, Any]) -> str:
+    pairs = ", ".join(f"{lab} {s}%" for lab, s in zip(data["labels"], data["shares"], strict=True))
+    return (
+        f"A pie chart titled '{data['title']}' with {len(data['labels'])} slices, clockwise from "
+        f"the top: {pairs}. Each slice has its own colour, and a legend to the right of the pie "
+        "lists every slice's colour, name and percentage."
+    )
+
+
+def _pie_svg(data: dict[str, Any]) -> str:
+    cx, cy, r = 105.0, 135.0, 85.0
+    body = [_text(WIDTH / 2, 20, data["title"], size=13, weight="bold")]
+    start = 0
+    for i, (label, share) in enumerate(zip(data["labels"], data["shares"], strict=True)):
+        a0 = 2 * math.pi * start / 100 - math.pi / 2
+        a1 = 2 * math.pi * (start + share) / 100 - math.pi / 2
+        large = 1 if share > 50 else 0
+        color = PALETTE[i % len(PALETTE)]
+        body.append(
+            f'<path d="M {_fmt(cx)} {_fmt(cy)} L {_fmt(cx + r * math.cos(a0))} '
+            f"{_fmt(cy + r * math.sin(a0))} A {_fmt(r)} {_fmt(r)} 0 {large} 1 "
+            f'{_fmt(cx + r * math.cos(a1))} {_fmt(cy + r * math.sin(a1))} Z" fill="{color}" '
+            'stroke="#ffffff" stroke-width="1.5"/>'
+        )
+        y = 75 + i * 26
+        body.append(f'<rect x="205" y="{y - 11}" width="13" height="13" fill="{color}"/>')
+        body.append(_text(224, y, f"{label}: {share}%", size=12, anchor="start"))
+        start += share
+    return _svg(body)
+
+
+def _pie_python(data: dict[str, Any]) -> str:
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(data["labels"]))]
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"labels = {data['labels']!r}",
+            f"shares = {data['shares']!r}",
+            f"colors = {colors!r}",
+            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            "ax = fig.add_axes([0.02, 0.02, 0.58, 0.82])",
+            "wedges, _ = ax.pie(shares, colors=colors, startangle=90, counterclock=False,",
+            '                   wedgeprops={"edgecolor": "white"})',
+            'ax.set_aspect("equal")',
+            'fig.legend(wedges, [f"{label}: {share}%" for label, share in zip(labels, shares)],',
+            '           loc="center left", bbox_to_anchor=(0.6, 0.45), fontsize=8, frameon=False)',
+            f"fig.suptitle({data['title']!r}, fontsize=9)",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting shapes
+
+_GRID_COLS, _GRID_ROWS, _CELL = 8, 6, 40
+
+
+def _count_sample(rng: random.Random) -> dict[str, Any]:
+    n_circles = rng.randint(2, 9)
+    n_squares = rng.randint(1, 8)
+    cells = rng.sample(range(_GRID_COLS * _GRID_ROWS), n_circles + n_squares)
+    kinds = ["circle"] * n_circles + ["square"] * n_squares
+    rng.shuffle(kinds)
+    shapes = []
+    for cell, kind in zip(cells, kinds, strict=True):
+        col, row = cell % _GRID_COLS, cell // _GRID_COLS
+        # Each shape stays inside its own 40 px cell (extent <= 13 + 5 < 20), so none overlap.
+        shapes.append(
+            {
+                "shape": kind,
+                "x": col * _CELL + _CELL // 2 + rng.randint(-5, 5),
+                "y": row * _CELL + _CELL // 2 + rng.randint(-5, 5),
+                "size": rng.randint(9, 13),  # radius, or half the side of a square
+                "color": rng.choice(PALETTE),
+            }
+        )
+    easy = {"type": "count", "shape": rng.choice(("circle", "square"))}
+    if n_circles != n_squares and rng.random() < 0.5:
+        hard: dict[str, Any] = {"type": "more"}
+    else:
+        hard = {"type": "total"}
+    return {"shapes": shapes, "easy": easy, "hard": hard}
+
+
+def _count_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    circles = sum(1 for s in data["shapes"] if s["shape"] == "circle")
+    squares = sum(1 for s in data["shapes"] if s["shape"] == "square")
+    if q["type"] == "count":
+        count = circles if q["shape"] == "circle" else squares
+        return f"How many {q['shape']}s are there in the picture?", str(count)
+    if q["type"] == "total":
+        return "How many shapes (circles and squares) are there in total?", str(circles + squares)
+    if q["type"] == "more":
+        more, fewer = ("circles", "squares") if circles > squares else ("squares", "circles")
+        return f"How many more {more} than {fewer} are there?", str(abs(circles - squares))
+    raise ValueError(f"unknown counting question {q['type']!r}")
+
+
+def _count_caption(data: dict[str, Any]) -> str:
+    circles = sum(1 for s in data["shapes"] if s["shape"] == "circle")
+    squares = len(data["shapes"]) - circles
+    return (
+        f"{circles} filled circles and {squares} filled squares of assorted colours scattered "
+        f"over a white {WIDTH}x{HEIGHT} canvas, none overlapping, with no text."
+    )
+
+
+def _count_svg(data: dict[str, Any]) -> str:
+    body = []
+    for s in data["shapes"]:
+        if s["shape"] == "circle":
+            body.append(
+                f'<circle cx="{s["x"]}" cy="{s["y"]}" r="{s["size"]}" fill="{s["color"]}"/>'
+            )
+        else:
+            body.append(
+                f'<rect x="{s["x"] - s["size"]}" y="{s["y"] - s["size"]}" width="{2 * s["size"]}" '
+                f'height="{2 * s["size"]}" fill="{s["color"]}"/>'
+            )
+    return _svg(body)
+
+
+def _count_python(data: dict[str, Any]) -> str:
+    shapes = [(s["shape"], s["x"], s["y"], s["size"], s["color"]) for s in data["shapes"]]
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            "# (shape, x, y, size, colour) in pixels, y pointing down",
+            f"shapes = {shapes!r}",
+            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            "ax = fig.add_axes([0, 0, 1, 1])",
+            "for shape, x, y, size, color in shapes:",
+            '    if shape == "circle":',
+            "        ax.add_patch(plt.Circle((x, y), size, color=color))",
+            "    else:",
+            "        ax.add_patch(plt.Rectangle((x - size, y - size), 2 * size, 2 * size, color=color))",
+            f"ax.set_xlim(0, {WIDTH})",
+            f"ax.set_ylim({HEIGHT}, 0)",
+            'ax.set_aspect("equal")',
+            'ax.axis("off")',
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Right triangle
+
+
+def _triangle_sample(rng: random.Random) -> dict[str, Any]:
+    base, height = rng.randint(3, 12), rng.randint(3, 12)
+    easy = {"type": "leg", "which": rng.choice(("horizontal", "vertical"))}
+    hard = {"type": rng.choice(("hypotenuse", "area", "perimeter"))}
+    return {"base": base, "height": height, "unit": "cm", "easy": easy, "hard": hard}
+
+
+def _triangle_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    a, b, unit = data["base"], data["height"], data["unit"]
+    hyp = math.hypot(a, b)
+    if q["type"] == "leg":
+        length = a if q["which"] == "horizontal" else b
+        return f"What is the length of the {q['which']} leg of the triangle, in {unit}?", str(
+            length
+        )
+    if q["type"] == "hypotenuse":
+        return (
+            f"What is the length of the hypotenuse, in {unit}? Round to one decimal place.",
+            _round1(hyp),
+        )
+    if q["type"] == "area":
+        return (
+            f"What is the area of the triangle, in square {unit}? Round to one decimal place.",
+            _round1(a * b / 2),
+        )
+    if q["type"] == "perimeter":
+        return (
+            f"What is the perimeter of the triangle, in {unit}? Round to one decimal place.",
+            _round1(a + b + hyp),
+        )
+    raise ValueError(f"unknown triangle question {q['type']!r}")
+
+
+def _triangle_caption(data: dict[str, Any]) -> str:
+    a, b, unit = data["base"], data["height"], data["unit"]
+    return (
+        f"A right triangle drawn to scale with the right angle at the bottom left, marked by a "
+        f"small square. The horizontal leg is labelled '{a} {unit}', the vertical leg is labelled "
+        f"'{b} {unit}', and the hypotenuse is labelled '?'."
+    )
+
+
+def _triangle_corners(data: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1): right angle at (x0, y0), horizontal leg to x1, vertical leg up to y1."""
+    s = min(200 / data["base"], 150 / data["height"])
+    x0, y0 = 70.0, 200.0
+    return x0, y0, x0 + data["base"] * s, y0 - data["height"] * s
+
+
+def _triangle_svg(data: dict[str, Any]) -> str:
+    x0, y0, x1, y1 = _triangle_corners(data)
+    unit = data["unit"]
+    m = 12.0
+    body = [
+        f'<polygon points="{_fmt(x0)},{_fmt(y0)} {_fmt(x1)},{_fmt(y0)} {_fmt(x0)},{_fmt(y1)}" '
+        'fill="#dce9f5" stroke="#1f3b5a" stroke-width="2"/>',
+        f'<polyline points="{_fmt(x0)},{_fmt(y0 - m)} {_fmt(x0 + m)},{_fmt(y0 - m)} '
+        f'{_fmt(x0 + m)},{_fmt(y0)}" fill="none" stroke="#1f3b5a" stroke-width="1.5"/>',
+        _text((x0 + x1) / 2, y0 + 20, f"{data['base']} {unit}", size=13, weight="bold"),
+        _text(
+            x0 - 8,
+            (y0 + y1) / 2 + 4,
+            f"{data['height']} {unit}",
+            size=13,
+            anchor="end",
+            weight="bold",
+        ),
+        _text((x0 + x1) / 2 + 12, (y0 + y1) / 2 - 6, "?", size=14, anchor="start", weight="bold"),
+    ]
+    return _svg(body)
+
+
+def _triangle_python(data: dict[str, Any]) -> str:
+    x0, y0, x1, y1 = _triangle_corners(data)
+    unit = data["unit"]
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"base, height = {data['base']}, {data['height']}",
+            f"unit = {unit!r}",
+            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            "ax = fig.add_axes([0, 0, 1, 1])",
+            "# pixel coordinates, y pointing down; right angle at (x0, y0)",
+            f"x0, y0, x1, y1 = {_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}",
+            "ax.add_patch(plt.Polygon([(x0, y0), (x1, y0), (x0, y1)], facecolor='#dce9f5',",
+            "                         edgecolor='#1f3b5a', linewidth=2))",
+            "m = 12",
+            "ax.plot([x0, x0 + m, x0 + m], [y0 - m, y0 - m, y0], color='#1f3b5a', linewidth=1.5)",
+            "ax.text((x0 + x1) / 2, y0 + 8, f'{base} {unit}', ha='center', va='top',",
+            "        fontsize=11, fontweight='bold')",
+            "ax.text(x0 - 8, (y0 + y1) / 2, f'{height} {unit}', ha='right', va='center',",
+            "        fontsize=11, fontweight='bold')",
+            "ax.text((x0 + x1) / 2 + 12, (y0 + y1) / 2 - 6, '?', ha='left', va='bottom',",
+            "        fontsize=12, fontweight='bold')",
+            f"ax.set_xlim(0, {WIDTH})",
+            f"ax.set_ylim({HEIGHT}, 0)",
+            'ax.set_aspect("equal")',
+            'ax.axis("off")',
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Rectangle
+
+
+def _rect_sample(rng: random.Random) -> dict[str, Any]:
+    width = rng.randint(3, 15)
+    height = rng.choice([h for h in range(2, 11) if h != width])
+    easy = {"type": "side", "which": rng.choice(("width", "height"))}
+    hard = {"type": rng.choice(("area", "perimeter"))}
+    return {"width": width, "height": height, "unit": "cm", "easy": easy, "hard": hard}
+
+
+def _rect_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    w, h, unit = data["width"], data["height"], data["unit"]
+    if q["type"] == "side":
+        length = w if q["which"] == "width" else h
+        return f"What is the {q['which']} of the rectangle, in {unit}?", str(length)
+    if q["type"] == "area":
+        return f"What is the area of the rectangle, in square {unit}?", str(w * h)
+    if q["type"] == "perimeter":
+        return f"What is the perimeter of the rectangle, in {unit}?", str(2 * (w + h))
+    raise ValueError(f"unknown rectangle question {q['type']!r}")
+
+
+def _rect_caption(data: dict[str, Any]) -> str:
+    w, h, unit = data["width"], data["height"], data["unit"]
+    return (
+        f"A rectangle drawn to scale, {w} {unit} wide and {h} {unit} tall. The bottom side is "
+        f"labelled '{w} {unit}' below it and the right side is labelled '{h} {unit}' beside it."
+    )
+
+
+def _rect_box(data: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(x, y, width, height) in pixels."""
+    s = min(200 / data["width"], 150 / data["height"])
+    pw, ph = data["width"] * s, data["height"] * s
+    return (WIDTH - 60 - pw) / 2, (HEIGHT - ph) / 2 - 5, pw, ph
+
+
+def _rect_svg(data: dict[str, Any]) -> str:
+    x, y, pw, ph = _rect_box(data)
+    unit = data["unit"]
+    body = [
+        f'<rect x="{_fmt(x)}" y="{_fmt(y)}" width="{_fmt(pw)}" height="{_fmt(ph)}" '
+        'fill="#fbe3c8" stroke="#7a4a12" stroke-width="2"/>',
+        _text(x + pw / 2, y + ph + 20, f"{data['width']} {unit}", size=13, weight="bold"),
+        _text(
+            x + pw + 8,
+            y + ph / 2 + 4,
+            f"{data['height']} {unit}",
+            size=13,
+            anchor="start",
+            weight="bold",
+        ),
+    ]
+    return _svg(body)
+
+
+def _rect_python(data: dict[str, Any]) -> str:
+    x, y, pw, ph = _rect_box(data)
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"width, height = {data['width']}, {data['height']}",
+            f"unit = {data['unit']!r}",
+            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            "ax = fig.add_axes([0, 0, 1, 1])",
+            "# pixel coordinates of the drawn rectangle, y pointing down",
+            f"x, y, pw, ph = {_fmt(x)}, {_fmt(y)}, {_fmt(pw)}, {_fmt(ph)}",
+            "ax.add_patch(plt.Rectangle((x, y), pw, ph, facecolor='#fbe3c8', edgecolor='#7a4a12',",
+            "                           linewidth=2))",
+            "ax.text(x + pw / 2, y + ph + 8, f'{width} {unit}', ha='center', va='top',",
+            "        fontsize=11, fontweight='bold')",
+            "ax.text(x + pw + 8, y + ph / 2, f'{height} {unit}', ha='left', va='center',",
+            "        fontsize=11, fontweight='bold')",
+            f"ax.set_xlim(0, {WIDTH})",
+            f"ax.set_ylim({HEIGHT}, 0)",
+            'ax.set_aspect("equal")',
+            'ax.axis("off")',
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Table
+
+_TABLE_THEMES = (
+    ("Sales by quarter", ("North", "South", "East", "West"), ("Q1", "Q2", "Q3", "Q4")),
+    ("Test scores", ("Ann", "Ben", "Cara", "Dev"), ("Math", "Art", "Music", "Sport")),
+    ("Rainfall (mm)", ("Oslo", "Rome", "Lima", "Pune"), ("Jan", "Feb", "Mar", "Apr")),
+    ("Goals per season", ("Lions", "Hawks", "Bears", "Wolves"), ("2021", "2022", "2023", "2024")),
+)
+
+
+def _table_sample(rng: random.Random) -> dict[str, Any]:
+    title, row_pool, col_pool = rng.choice(_TABLE_THEMES)
+    n_rows, n_cols = rng.randint(3, 4), rng.randint(3, 4)
+    rows = [row_pool[i] for i in sorted(rng.sample(range(len(row_pool)), n_rows))]
+    cols = [col_pool[i] for i in sorted(rng.sample(range(len(col_pool)), n_cols))]
+    cells = [[rng.randint(1, 99) for _ in cols] for _ in rows]
+    easy = {"type": "cell", "row": rng.choice(rows), "col": rng.choice(cols)}
+    if rng.random() < 0.5:
+        hard: dict[str, Any] = {"type": "row_sum", "row": rng.choice(rows)}
+    else:
+        hard = {"type": "col_max", "col": rng.choice(cols)}
+    return {"title": title, "rows": rows, "cols": cols, "cells": cells, "easy": easy, "hard": hard}
+
+
+def _table_question(data: dict[str, Any], q: dict[str, Any]) -> tuple[str, str]:
+    rows, cols, cells = data["rows"], data["cols"], data["cells"]
+    if q["type"] == "cell":
+        value = cells[rows.index(q["row"])][cols.index(q["col"])]
+        return f"In the table, what is the value in row {q['row']}, column {q['col']}?", str(value)
+    if q["type"] == "row_sum":
+        return (
+            f"In the table, what is the sum of all values in row {q['row']}?",
+            str(sum(cells[rows.index(q["row"])])),
+        )
+    if q["type"] == "col_max":
+        j = cols.index(q["col"])
+        return (
+            f"In the table, what is the largest value in column {q['col']}?",
+            str(max(row[j] for row in cells)),
+        )
+    raise ValueError(f"unknown table question {q['type']!r}")
+
+
+def _table_caption(data: dict[str, Any]) -> str:
+    row_text = "; ".join(
+        f"{r}: " + ", ".join(f"{c} {v}" for c, v in zip(data["cols"], vals, strict=True))
+        for r, vals in zip(data["rows"], data["cells"], strict=True)
+    )
+    return (
+        f"A table titled '{data['title']}' with {len(data['rows'])} rows "
+        f"({', '.join(data['rows'])}) and {len(data['cols'])} columns "
+        f"({', '.join(data['cols'])}), headers in bold on a grey background. Values: {row_text}."
+    )
+
+
+def _table_svg(data: dict[str, Any]) -> str:
+    rows, cols, cells = data["rows"], data["cols"], data["cells"]
+    x0, y0, head_w, row_h = 20.0, 40.0, 80.0, 30.0
+    col_w = (WIDTH - 2 * x0 - head_w) / len(cols)
+    total_w = head_w + col_w * len(cols)
+    total_h = row_h * (len(rows) + 1)
+    body = [
+        _text(WIDTH / 2, 22, data["title"], size=13, weight="bold"),
+        f'<rect x="{_fmt(x0)}" y="{_fmt(y0)}" width="{_fmt(total_w)}" height="{_fmt(row_h)}" '
+        'fill="#e6e6e6"/>',
+        f'<rect x="{_fmt(x0)}" y="{_fmt(y0)}" width="{_fmt(head_w)}" height="{_fmt(total_h)}" '
+        'fill="#e6e6e6"/>',
+    ]
+    for i in range(len(rows) + 2):
+        y = y0 + i * row_h
+        body.append(
+            f'<line x1="{_fmt(x0)}" y1="{_fmt(y)}" x2="{_fmt(x0 + total_w)}" y2="{_fmt(y)}" '
+            'stroke="#000000" stroke-width="1"/>'
+        )
+    for j in range(len(cols) + 2):
+        x = x0 if j == 0 else x0 + head_w + (j - 1) * col_w
+        body.append(
+            f'<line x1="{_fmt(x)}" y1="{_fmt(y0)}" x2="{_fmt(x)}" y2="{_fmt(y0 + total_h)}" '
+            'stroke="#000000" stroke-width="1"/>'
+        )
+    for j, col in enumerate(cols):
+        body.append(_text(x0 + head_w + (j + 0.5) * col_w, y0 + 20, col, size=12, weight="bold"))
+    for i, (row, vals) in enumerate(zip(rows, cells, strict=True)):
+        y = y0 + (i + 1) * row_h + 20
+        body.append(_text(x0 + head_w / 2, y, row, size=12, weight="bold"))
+        for j, v in enumerate(vals):
+            body.append(_text(x0 + head_w + (j + 0.5) * col_w, y, str(v), size=12))
+    return _svg(body)
+
+
+def _table_python(data: dict[str, Any]) -> str:
+    return _program(
+        [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"rows = {data['rows']!r}",
+            f"cols = {data['cols']!r}",
+            f"cells = {data['cells']!r}",
+            _FIGURE,
+            'ax.axis("off")',
+            "text = [[row] + [str(v) for v in values] for row, values in zip(rows, cells)]",
+            'table = ax.table(cellText=text, colLabels=[""] + cols, cellLoc="center",',
+            "                 bbox=[0.03, 0.03, 0.94, 0.82])",
+            "table.auto_set_font_size(False)",
+            "table.set_fontsize(10)",
+            "for (i, j), cell in table.get_celld().items():",
+            "    if i == 0 or j == 0:",
+            '        cell.set_facecolor("#e6e6e6")',
+            '        cell.set_text_props(fontweight="bold")',
+            f"ax.set_title({data['title']!r}, fontsize=10)",
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry and public API
+
+
+@dataclass(frozen=True)
+class _Kind:
+    sample: Callable[[random.Random], dict[str, Any]]
+    question: Callable[[dict[str, Any], dict[str, Any]], tuple[str, str]]
+    caption: Callable[[dict[str, Any]], str]
+    svg: Callable[[dict[str, Any]], str]
+    python: Callable[[dict[str, Any]], str]
+
+
+_REGISTRY: dict[str, _Kind] = {
+    "bar_chart": _Kind(_bar_sample, _bar_question, _bar_caption, _bar_svg, _bar_python),
+    "line_chart": _Kind(_line_sample, _line_question, _line_caption, _line_svg, _line_python),
+    "pie_chart": _Kind(_pie_sample, _pie_question, _pie_caption, _pie_svg, _pie_python),
+    "shape_count": _Kind(_count_sample, _count_question, _count_caption, _count_svg, _count_python),
+    "right_triangle": _Kind(
+        _triangle_sample, _triangle_question, _triangle_caption, _triangle_svg, _triangle_python
+    ),
+    "rectangle": _Kind(_rect_sample, _rect_question, _rect_caption, _rect_svg, _rect_python),
+    "table": _Kind(_table_sample, _table_question, _table_caption, _table_svg, _table_python),
+}
+
+
+def make_item(seed: int, index: int, kind: str) -> SynthItem:
+    """The item of ``kind`` at ``index`` for ``seed``; depends on nothing else."""
+    if kind not in _REGISTRY:
+        raise ValueError(f"unknown synth kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    # A string seed is hashed with SHA-512 by random.Random: stable across runs and platforms.
+    rng = random.Random(f"evovlm.synth:{seed}:{index}:{kind}")
+    spec = _REGISTRY[kind]
+    data = spec.sample(rng)
+    easy_question, easy_answer = spec.question(data, data["easy"])
+    hard_question, hard_answer = spec.question(data, data["hard"])
+    return SynthItem(
+        item_id=f"synth-{seed}-{index:05d}-{kind}",
+        kind=kind,
+        content_type=CONTENT_TYPES[kind],
+        caption=spec.caption(data),
+        easy_question=easy_question,
+        easy_answer=easy_answer,
+        hard_question=hard_question,
+        hard_answer=hard_answer,
+        data=data,
+        svg=spec.svg(data),
+        python=spec.python(data),
+    )
+
+
+def generate_items(n: int, seed: int, kinds: Sequence[str] | None = None) -> list[SynthItem]:
+    """``n`` items; item ``i`` has kind ``kinds[i % len(kinds)]`` (all kinds by default)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    chosen = list(KINDS) if kinds is None else list(kinds)
+    if not chosen:
+        raise ValueError("kinds must name at least one kind")
+    unknown = [k for k in chosen if k not in _REGISTRY]
+    if unknown:
+        raise ValueError(f"unknown synth kinds {unknown}; known kinds: {', '.join(KINDS)}")
+    return [make_item(seed, i, chosen[i % len(chosen)]) for i in range(n)]
+
+
+def item_to_proposal_fields(item: SynthItem) -> dict[str, str]:
+    """The six MM-Zero Proposer fields of ``item``."""
+    return {
+        "content_type": item.content_type,
+        "caption": item.caption,
+        "easy_question": item.easy_question,
+        "easy_answer": item.easy_answer,
+        "hard_question": item.hard_question,
+        "hard_answer": item.hard_answer,
+    }
+
+
+__all__ = [
+    "CONTENT_TYPES",
+    "KINDS",
+    "SynthItem",
+    "generate_items",
+    "item_to_proposal_fields",
+    "make_item",
+]
