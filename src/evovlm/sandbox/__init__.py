@@ -1,0 +1,1 @@
+"""The rendering sandbox behind :mod:`evovlm.render` (statuses documented there)."""

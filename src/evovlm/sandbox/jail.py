@@ -1,0 +1,528 @@
+"""What runs inside one program's process (forked from a warm worker), before and after the
+untrusted code: limits, seccomp, audit hook, then the program and the figure capture.
+
+Layers, outermost first:
+
+1. OS: own process group (killed whole on timeout), ``PR_SET_PDEATHSIG`` (dies with its
+   worker), rlimits (CPU, address space, file size, core, open files, and RLIMIT_NPROC when not
+   root), stdio on /dev/null, only its result pipe open, a private working directory,
+   the worker's scrubbed environment.
+2. seccomp (Linux x86_64/aarch64, built by hand, no libseccomp): fork/vfork/exec, sockets,
+   kill/tkill/tgkill of other processes, setsid/setpgid, ptrace, unshare/setns/mount fail with
+   EPERM; threads are still allowed.
+3. Python audit hook (cannot be removed): process creation, sockets, signals to other
+   processes, ctypes, rlimit changes, gc object-graph walks, opening files for writing outside
+   the private directory, reading files outside the interpreter, font and private directories.
+   Any of them makes the status ``forbidden``, even if the program catches the exception.
+   Plus module patches for what has no audit event (signal handlers, setsid, fchmod...).
+
+Known gap: layer 3 is Python-level; a program that corrupts interpreter memory (through an
+already-resolved native function pointer) could get past it. Layers 1-2 still hold then.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import os
+import re
+import resource
+import signal
+import struct
+import sys
+import time
+
+from .config import RenderConfig, RenderResult, exception_error, finish_rgba, short_error
+
+
+class SandboxViolation(PermissionError):
+    """Raised by the audit hook; the program's status becomes ``forbidden``."""
+
+
+# ---------------------------------------------------------------- seccomp
+
+_SYSCALLS = {
+    # arch: (audit arch, denied syscalls, clone, clone3, tgkill)
+    "x86_64": (
+        0xC000003E,
+        # fork vfork execve execveat socket socketpair connect bind kill tkill ptrace setsid
+        # setpgid process_vm_readv/writev unshare setns mount umount2 pidfd_send_signal
+        # pidfd_open chroot pivot_root
+        (57, 58, 59, 322, 41, 53, 42, 49, 62, 200, 101, 112, 109, 310, 311, 272, 308, 165, 166)
+        + (424, 434, 161, 155),
+        56,
+        435,
+        234,
+    ),
+    "aarch64": (
+        0xC00000B7,
+        (221, 281, 198, 199, 203, 200, 129, 130, 117, 157, 154, 270, 271, 97, 268, 40, 39)
+        + (424, 434, 51, 41),
+        220,
+        435,
+        131,
+    ),
+}
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+def seccomp_program(pid: int, machine: str | None = None) -> bytes | None:
+    """The BPF filter for this machine (None when unsupported)."""
+    spec = _SYSCALLS.get(machine or os.uname().machine)
+    if spec is None:
+        return None
+    arch, denied, clone, clone3, tgkill = spec
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill_process = 0x7FFF0000, 0x80000000
+
+    def err(e: int) -> int:
+        return 0x00050000 | e
+
+    prog = [_bpf(ld, 0, 0, 4), _bpf(jeq, 1, 0, arch), _bpf(ret, 0, 0, kill_process)]
+    prog.append(_bpf(ld, 0, 0, 0))
+    if machine in (None, "x86_64") and arch == 0xC000003E:  # x32 ABI numbers
+        prog += [_bpf(jge, 0, 1, 0x40000000), _bpf(ret, 0, 0, err(errno.EPERM))]
+    for nr in denied:
+        prog += [_bpf(jeq, 0, 1, nr), _bpf(ret, 0, 0, err(errno.EPERM))]
+    # clone3 hides its flags in memory: ENOSYS makes glibc fall back to clone.
+    prog += [_bpf(jeq, 0, 1, clone3), _bpf(ret, 0, 0, err(errno.ENOSYS))]
+    # clone: threads only (CLONE_THREAD set in the flags, argument 0).
+    prog += [_bpf(jeq, 0, 4, clone), _bpf(ld, 0, 0, 16), _bpf(jset, 1, 0, 0x10000)]
+    prog += [_bpf(ret, 0, 0, err(errno.EPERM)), _bpf(ret, 0, 0, allow)]
+    # tgkill: only to itself (abort(), raise()).
+    prog += [_bpf(jeq, 0, 3, tgkill), _bpf(ld, 0, 0, 16), _bpf(jeq, 1, 0, pid)]
+    prog += [_bpf(ret, 0, 0, err(errno.EPERM))]
+    prog.append(_bpf(ret, 0, 0, allow))
+    return b"".join(prog)
+
+
+def install_seccomp(libc) -> bool:
+    """Install the filter in this process; False when the kernel or machine does not allow it."""
+    import ctypes
+
+    prog = seccomp_program(os.getpid())
+    if prog is None or libc is None:
+        return False
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(prog, len(prog))
+    fprog = SockFprog(len(prog) // 8, ctypes.addressof(buf))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return False
+    return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
+
+
+# ---------------------------------------------------------------- audit hook
+
+_DENIED_PREFIXES = (
+    "socket.",
+    "subprocess.",
+    "os.exec",
+    "os.fork",
+    "os.forkpty",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.system",
+    "os.kill",
+    "os.killpg",
+    "os.startfile",
+    "os.link",
+    "os.symlink",
+    "ctypes.",
+    "pty.",
+    "resource.setrlimit",
+    "resource.prlimit",
+    "sys.addaudithook",
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "webbrowser.",
+    "urllib.",
+    "http.",
+    "ftplib.",
+    "smtplib.",
+    "imaplib.",
+    "poplib.",
+    "nntplib.",
+    "telnetlib.",
+    "sqlite3.",
+    "syslog.",
+    "fcntl.ioctl",
+    "signal.pthread_kill",
+)
+_DENIED_IMPORTS = frozenset(
+    ("ctypes", "_ctypes", "_posixsubprocess", "pty", "_sqlite3", "_dbm", "_gdbm", "resource")
+)
+# Events whose path arguments are written: allowed inside the private directory only.
+_WRITE_EVENTS = {
+    "os.remove": (0,),
+    "os.rename": (0, 1),
+    "os.rmdir": (0,),
+    "os.mkdir": (0,),
+    "os.chmod": (0,),
+    "os.chown": (0,),
+    "os.truncate": (0,),
+    "os.utime": (0,),
+    "os.setxattr": (0,),
+    "os.removexattr": (0,),
+    "os.chflags": (0,),
+    "shutil.rmtree": (0,),
+}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+class AuditState:
+    def __init__(self, private_dir: str, read_roots: tuple[str, ...]):
+        self.private_dir = os.path.realpath(private_dir)
+        self.read_roots = tuple(os.path.realpath(r) for r in read_roots) + (self.private_dir,)
+        self.violation: str | None = None
+
+    def deny(self, what: str):
+        if self.violation is None:
+            self.violation = short_error(what)
+        raise SandboxViolation(f"forbidden in the sandbox: {what}")
+
+    @staticmethod
+    def _under(path: str, roots: tuple[str, ...]) -> bool:
+        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+    def _path(self, value) -> str | None:
+        if isinstance(value, int) or value is None:
+            return None  # an already-open file descriptor
+        try:
+            return os.path.realpath(os.fsdecode(value))
+        except (TypeError, ValueError):
+            return "?"
+
+    def hook(self, event: str, args: tuple) -> None:
+        if event == "open":
+            path = self._path(args[0])
+            if path is None:
+                return
+            mode = args[1] if len(args) > 1 else None
+            flags = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+            writing = bool(flags & _WRITE_FLAGS) or (
+                isinstance(mode, str) and any(c in mode for c in "wax+")
+            )
+            if writing:
+                if not self._under(path, (self.private_dir,)):
+                    self.deny(f"writing {path[:120]}")
+            elif not self._under(path, self.read_roots):
+                self.deny(f"reading {path[:120]}")
+        elif event in _WRITE_EVENTS:
+            for i in _WRITE_EVENTS[event]:
+                if i < len(args):
+                    path = self._path(args[i])
+                    if path is not None and not self._under(path, (self.private_dir,)):
+                        self.deny(f"{event} {path[:120]}")
+        elif event == "import":
+            if args and str(args[0]).split(".")[0] in _DENIED_IMPORTS:
+                self.deny(f"import {args[0]}")
+        elif event.startswith(_DENIED_PREFIXES):
+            self.deny(event)
+
+
+def _forbidden_function(name: str, state: AuditState):
+    def forbidden(*args, **kwargs):
+        state.deny(name)
+
+    forbidden.__name__ = name.rsplit(".", 1)[-1]
+    return forbidden
+
+
+def _patch_modules(state: AuditState) -> None:
+    """What has no audit event: replace it, and drop modules whose re-import we refuse."""
+    import _signal
+
+    for name in (
+        "signal",
+        "alarm",
+        "setitimer",
+        "siginterrupt",
+        "pthread_sigmask",
+        "set_wakeup_fd",
+        "sigwait",
+    ):
+        for module in (signal, _signal):
+            if hasattr(module, name):
+                setattr(module, name, _forbidden_function(f"signal.{name}", state))
+    posix = sys.modules.get("posix")
+    for name in (
+        "setsid",
+        "setpgid",
+        "setpgrp",
+        "setuid",
+        "setgid",
+        "setreuid",
+        "setregid",
+        "setresuid",
+        "setresgid",
+        "setgroups",
+        "mkfifo",
+        "mknod",
+        "chroot",
+        "fchmod",
+        "fchown",
+        "register_at_fork",
+        "putenv",
+    ):
+        for module in (os, posix):
+            if module is not None and hasattr(module, name):
+                setattr(module, name, _forbidden_function(f"os.{name}", state))
+    sub = sys.modules.get("_posixsubprocess")
+    if sub is not None:
+        sub.fork_exec = _forbidden_function("_posixsubprocess.fork_exec", state)
+    for name in list(sys.modules):
+        if name.split(".")[0] in _DENIED_IMPORTS:
+            del sys.modules[name]
+
+
+# ---------------------------------------------------------------- limits
+
+_MB = 1024 * 1024
+
+
+def _uid_tasks(uid: int) -> int:
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        uid_line = re.search(r"^Uid:\s+(\d+)", text, re.M)
+        threads = re.search(r"^Threads:\s+(\d+)", text, re.M)
+        if uid_line and int(uid_line.group(1)) == uid:
+            total += int(threads.group(1)) if threads else 1
+    return total
+
+
+def set_limits(cfg: RenderConfig, base_address_space: int) -> None:
+    def limit(which: int, value: int, hard: int | None = None) -> None:
+        try:
+            resource.setrlimit(which, (value, value if hard is None else hard))
+        except (ValueError, OSError):
+            pass
+
+    limit(resource.RLIMIT_CPU, int(cfg.cpu_seconds), int(cfg.cpu_seconds) + 1)
+    limit(resource.RLIMIT_AS, base_address_space + int(cfg.memory_mb) * _MB)
+    limit(resource.RLIMIT_FSIZE, int(cfg.max_file_mb * _MB))
+    limit(resource.RLIMIT_CORE, 0)
+    limit(resource.RLIMIT_NOFILE, 256)
+    if os.geteuid() != 0:  # root ignores RLIMIT_NPROC; it counts the whole user otherwise
+        try:
+            limit(resource.RLIMIT_NPROC, _uid_tasks(os.getuid()) + int(cfg.max_processes))
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- Python programs
+
+_PY_LINE = re.compile(
+    r"^\s*(import\s+\w|from\s+[\w.]+\s+import\b|def\s+\w+\s*\(|class\s+\w+|for\s+\w.*\bin\b"
+    r"|while\b|if\b.*:|elif\b|else\s*:|with\b|return\b|try\s*:|except\b|print\s*\("
+    r"|[A-Za-z_][\w.]*\s*(\[[^\]]*\])?\s*[-+*/%|&]?=[^=]|[A-Za-z_][\w.]*\s*\(.*\)\s*$)",
+    re.M,
+)
+
+
+def looks_like_python(code: str) -> bool:
+    """False for text that clearly is not Python (prose, markup, binary garbage)."""
+    if "\x00" in code or code.lstrip().startswith("<"):
+        return False
+    return bool(_PY_LINE.search(code))
+
+
+def classify_exception(exc: BaseException, state: AuditState | None) -> RenderResult:
+    if state is not None and state.violation is not None:
+        return RenderResult("forbidden", state.violation)
+    if isinstance(exc, SandboxViolation):
+        return RenderResult("forbidden", exception_error(exc))
+    if isinstance(exc, MemoryError):
+        return RenderResult("memory", exception_error(exc))
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return RenderResult("too_large", f"file size limit: {exception_error(exc)}")
+    return RenderResult("runtime_error", exception_error(exc))
+
+
+def run_python(code: str | None, cfg: RenderConfig, state: AuditState | None) -> RenderResult:
+    """Compile and run ``code``, then draw the current figure (else the last one the program
+    saved or showed) at ``cfg.dpi``, composited on white."""
+    if code is None or not code.strip():
+        return RenderResult("empty", "empty code")
+    if len(code) > cfg.max_code_chars:
+        return RenderResult("too_large", f"code longer than {cfg.max_code_chars} characters")
+    try:
+        compiled = compile(code, "<program>", "exec")
+    except (SyntaxError, ValueError) as exc:
+        status = "parse_error" if looks_like_python(code) else "not_code"
+        return RenderResult(status, exception_error(exc))
+    except (MemoryError, RecursionError) as exc:
+        return RenderResult("parse_error", exception_error(exc))
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    shown: list = []
+    original_savefig = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        shown.append(self)
+        return original_savefig(self, *args, **kwargs)
+
+    def show(*args, **kwargs):
+        if plt.get_fignums():
+            shown.append(plt.gcf())
+
+    Figure.savefig = savefig
+    plt.show = show
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        exec(compiled, namespace)
+    except SystemExit:
+        pass
+    except BaseException as exc:
+        return classify_exception(exc, state)
+    if state is not None and state.violation is not None:
+        return RenderResult("forbidden", state.violation)
+    try:
+        figure = plt.gcf() if plt.get_fignums() else (shown[-1] if shown else None)
+        if figure is None:
+            return RenderResult("blank_image", "no figure")
+        return _draw(figure, cfg)
+    except BaseException as exc:
+        return classify_exception(exc, state)
+
+
+def _draw(figure, cfg: RenderConfig) -> RenderResult:
+    import math
+
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    w_in, h_in = (float(v) for v in figure.get_size_inches())
+    if not (math.isfinite(w_in) and math.isfinite(h_in)) or w_in <= 0 or h_in <= 0:
+        return RenderResult("too_large", f"figure size {w_in:g}x{h_in:g} in")
+    if max(w_in, h_in) > cfg.max_figure_inches:
+        return RenderResult(
+            "too_large",
+            f"figure size {w_in:g}x{h_in:g} in over max_figure_inches {cfg.max_figure_inches:g}",
+        )
+    if max(w_in, h_in) / min(w_in, h_in) > cfg.max_aspect:
+        return RenderResult("too_large", f"figure aspect {w_in:g}x{h_in:g} over max_aspect")
+    canvas = FigureCanvasAgg(figure)
+    figure.set_dpi(cfg.dpi)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
+    return finish_rgba(rgba, int(math.ceil(cfg.max_figure_inches * cfg.dpi)) + 1)
+
+
+# ---------------------------------------------------------------- the forked process
+
+
+def child_main(
+    language: str,
+    code: str | None,
+    cfg: RenderConfig,
+    private_dir: str,
+    result_fd: int,
+    worker_pid: int,
+    base_address_space: int,
+    read_roots: tuple[str, ...],
+    libc,
+) -> None:
+    """Entry of the forked process; never returns."""
+    from .protocol import encode_result, write_all
+
+    start = time.perf_counter()
+    try:
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != worker_pid:
+            os._exit(70)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, result_fd)
+        os.closerange(result_fd + 1, 1 << 16)
+        os.chdir(private_dir)
+        os.environ.update(HOME=private_dir, TMPDIR=private_dir)
+        import tempfile
+
+        tempfile.tempdir = private_dir
+        set_limits(cfg, base_address_space)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death: too_large
+        if cfg.seccomp:
+            install_seccomp(libc)
+        state = AuditState(private_dir, read_roots)
+        _patch_modules(state)
+        sys.addaudithook(state.hook)
+        if language == "svg":
+            from .svg import render_svg
+
+            result = render_svg(code, cfg)
+            if state.violation is not None:
+                result = RenderResult("forbidden", state.violation)
+        else:
+            result = run_python(code, cfg, state)
+        result.render_ms = (time.perf_counter() - start) * 1000.0
+        if result.status != "ok":
+            result.png = None
+        write_all(result_fd, encode_result(result))
+    except BaseException as exc:  # the harness itself failed: still report something
+        try:
+            write_all(result_fd, encode_result(classify_exception(exc, None)))
+        except BaseException:
+            pass
+    os._exit(0)
+
+
+def warm_up(cfg: RenderConfig) -> None:
+    """Import and exercise everything a render needs, so forked programs start hot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy  # noqa: F401
+    import PIL.PngImagePlugin  # noqa: F401
+    from PIL import Image
+
+    from .svg import render_svg
+
+    # Typical charts at the output dpi: fills matplotlib's text-metric, font and tick caches
+    # that every forked program then inherits.
+    for top in (1, 5, 10, 20, 50, 100, 1000):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        ax.bar(["A", "B", "C", "D", "E"], [top * k / 5 for k in range(1, 6)], label="Series 1")
+        ax.plot([0, 4], [0, top], marker="o", label="Series 2")
+        ax.scatter([1, 2], [top / 2, top / 3])
+        ax.set_title("Title of the chart")
+        ax.set_xlabel("Category")
+        ax.set_ylabel("Value (units)")
+        ax.legend()
+        ax.grid(True)
+        _draw(fig, cfg)
+        plt.close(fig)
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    ax1.pie([1, 2, 3], labels=["x", "y", "z"], autopct="%1.1f%%")
+    ax2.hist([0.1, 0.5, 0.5, 0.9])
+    _draw(fig, cfg)
+    plt.close("all")
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+        '<rect width="5" height="5" fill="red"/><text x="1" y="9">a</text></svg>'
+    )
+    render_svg(svg, cfg)
+    Image.new("RGB", (2, 2)).save(io.BytesIO(), "PNG")
