@@ -10,7 +10,7 @@ from evovlm.schema import IMAGES, write_parquet  # noqa: E402
 frame, stats = sample_images(
     snakemake.input.folder,
     round_=int(snakemake.wildcards.round),
-    count=snakemake.params.count,
+    count=snakemake.params.n_images,
     seed=snakemake.params.seed,
 )
 write_parquet(frame, snakemake.output.images, IMAGES)

@@ -91,3 +91,42 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(tmp_path):
         "config error: config key 'rounds': 0 is less than the minimum of 1; "
         "fix: number of self-play rounds (at least 1); raising it never reruns finished rounds"
     ]
+
+
+def _dataclass_sections():
+    from evovlm.render import RenderConfig
+    from evovlm.tiny import TinySpec
+    from evovlm.warmup import WarmupConfig
+
+    sections = {("render",): RenderConfig, ("tiny",): TinySpec, ("warmup",): WarmupConfig}
+    try:
+        from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig
+
+        sections[("rewards", "mmzero")] = MMZeroRewardConfig
+        sections[("rewards", "evolmm")] = EvoLMMRewardConfig
+        from evovlm.train import TrainConfig
+
+        sections[("train",)] = TrainConfig
+    except ImportError:
+        pass
+    return sections
+
+
+@pytest.mark.parametrize("path", list(_dataclass_sections()), ids=lambda p: ".".join(p))
+def test_schema_sections_match_the_library_dataclasses(path):
+    """Keys and defaults of the schema are those of the dataclass the stage builds."""
+    import dataclasses
+
+    cls = _dataclass_sections()[path]
+    node = load_schema()
+    for part in path:
+        node = node["properties"][part]
+    schema_defaults = {k: v["default"] for k, v in node["properties"].items()}
+    class_defaults = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            class_defaults[f.name] = f.default
+        else:
+            class_defaults[f.name] = f.default_factory()
+    normalise = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}  # noqa: E731
+    assert normalise(schema_defaults) == normalise(class_defaults)

@@ -19,8 +19,30 @@ from transformers import Qwen2_5_VLProcessor
 class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
     """Qwen2.5-VL / Qwen3-VL style processor for images and text only (no torchvision)."""
 
+    # Saved folders name the stock class, so an environment with torchvision loads the stock
+    # processor and one without it gets this one from ``load_processor``.
+    saved_class_name = "Qwen2_5_VLProcessor"
+
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    def to_dict(self):
+        output = super().to_dict()
+        output["processor_class"] = self.saved_class_name
+        return output
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        import json
+
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        # The tokenizer config records the processor class too (set during the save above).
+        tokenizer_config = Path(save_directory) / "tokenizer_config.json"
+        if tokenizer_config.exists():
+            data = json.loads(tokenizer_config.read_text())
+            if data.get("processor_class") != self.saved_class_name:
+                data["processor_class"] = self.saved_class_name
+                tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        return result
 
 
 def resolve_model_path(model: str | os.PathLike) -> str:

@@ -16,6 +16,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -925,3 +926,29 @@ __all__ = [
     "item_to_proposal_fields",
     "make_item",
 ]
+
+
+def write_demo_images(folder: str | Path, count: int, seed: int) -> int:
+    """Render ``count`` items' SVGs (through the sandbox) as PNG files into ``folder``.
+
+    A stand-in for a folder of raw images (EvoLMM's input) when none is configured. The
+    folder is written to a temporary name and renamed, so it is never half-built.
+    """
+    import shutil
+
+    from evovlm.render import RenderConfig, render_svg
+
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cfg = RenderConfig(width=320, height=240)
+    written = 0
+    for item in generate_items(count, seed=seed):
+        result = render_svg(item.svg, cfg)
+        if result.ok:
+            (tmp / f"{item.item_id}.png").write_bytes(result.png)
+            written += 1
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return written

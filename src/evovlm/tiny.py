@@ -202,14 +202,6 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
     model = build_model(spec, tokenizer)
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
-    # Record the stock class so environments with torchvision load the stock processor.
-    for name in ("processor_config.json", "tokenizer_config.json", "preprocessor_config.json"):
-        cfg_path = tmp / name
-        if cfg_path.exists():
-            cfg = json.loads(cfg_path.read_text())
-            if cfg.get("processor_class") == "ImageOnlyQwenVLProcessor":
-                cfg["processor_class"] = "Qwen2_5_VLProcessor"
-                cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     (tmp / "evovlm_tiny.json").write_text(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")
     if out.exists():
         shutil.rmtree(out)
@@ -225,3 +217,33 @@ def main(argv: list[str]) -> int:
     path = build_tiny_model(args.out_dir, TinySpec.from_dict(json.loads(args.spec)))
     print(path)
     return 0
+
+
+def write_corpus(path: str | os.PathLike, n_items: int = 80, seed: int = 9001) -> None:
+    """Regenerate the shipped tokenizer corpus (a development tool, not part of the build).
+
+    The corpus is every role's prompt and reference output for ``n_items`` procedural items
+    (a seed the warm-up does not use), so the BPE merges cover the formats the tiny model reads
+    and writes. The file is committed; builds read the file, never this function.
+    """
+    from evovlm import prompts, synth
+
+    lines: list[str] = []
+    topics = list(prompts.DEFAULT_SEED_TOPICS)
+    for i, item in enumerate(synth.generate_items(n_items, seed=seed)):
+        fields_ = synth.item_to_proposal_fields(item)
+        lines.append(prompts.render_text("proposer", topic=topics[i % len(topics)]))
+        lines.append(prompts.format_proposal(fields_))
+        lines.append(prompts.render_text("coder_svg", **fields_))
+        lines.append(prompts.format_code(item.svg, "svg"))
+        lines.append(prompts.render_text("coder_python", **fields_))
+        lines.append(prompts.format_code(item.python, "python"))
+        for kind in ("easy", "hard"):
+            question = getattr(item, f"{kind}_question")
+            lines.append(prompts.render_text("solver", question=question))
+            lines.append(prompts.format_solver("Read the values from the picture.", getattr(item, f"{kind}_answer")))
+            lines.append(prompts.render_text("evolmm_solver", question=question))
+            lines.append(prompts.format_evolmm_answer("", getattr(item, f"{kind}_answer")))
+        lines.append(prompts.render_text("evolmm_proposer"))
+        lines.append(prompts.format_evolmm_question(item.hard_question, "It needs values from the picture."))
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -50,7 +50,11 @@ def rounds():
 
 def base_model():
     """Round 1's policy: the embedded tiny model (built by a rule) or the configured model."""
-    return "resources/tiny-base" if EMBEDDED else config["model"]["base"]
+    if not EMBEDDED:
+        return config["model"]["base"]
+    return (
+        "resources/tiny-warm" if config["warmup"]["enabled"] else "resources/tiny-base"
+    )
 
 
 def lineage(role):
@@ -89,6 +93,25 @@ def shard_files(stage):
 def lineage_rewards(wildcards):
     roles = ROLES if wildcards.lineage == "shared" else [wildcards.lineage]
     return [f"results/round_{wildcards.round}/rewards/{role}.parquet" for role in roles]
+
+
+def train_inputs(wildcards):
+    """The round's sample tables (and images) the lineage's roles were scored on."""
+    r = f"results/round_{wildcards.round}"
+    if METHOD == "mmzero":
+        names = ["proposals", "programs", "answers", "renders"]
+    else:
+        names = ["questions", "answers", "images"]
+    return {name: f"{r}/{name}.parquet" for name in names}
+
+
+def train_role(wildcards):
+    """The role whose policy the lineage starts from (all roles share it when shared)."""
+    return "proposer" if wildcards.lineage == "shared" else wildcards.lineage
+
+
+def train_policy_input(wildcards):
+    return policy(train_role(wildcards))(wildcards)
 
 
 def all_targets():

@@ -11,7 +11,7 @@ rule sample_images:
     log:
         "logs/sample_images/round_{round}.log",
     params:
-        count=config["evolmm"]["images_per_round"],
+        n_images=config["evolmm"]["images_per_round"],
         seed=config["seed"],
     script:
         "../../scripts/sample_images.py"

@@ -11,3 +11,37 @@ rule build_tiny_model:
         spec=config["tiny"],
     script:
         "../../scripts/build_tiny_model.py"
+
+
+rule warmup_tiny_model:
+    """Teach the tiny model the output formats: a short supervised fine-tune (TRL SFT) on
+    procedurally generated examples of every role. The embedded default's base policy.
+    """
+    input:
+        base="resources/tiny-base",
+    output:
+        model=directory("resources/tiny-warm"),
+    log:
+        "logs/warmup_tiny_model.log",
+    benchmark:
+        "logs/benchmarks/warmup_tiny_model.tsv"
+    threads: workflow.cores
+    params:
+        warmup=config["warmup"],
+        method=config["method"],
+    script:
+        "../../scripts/warmup_tiny_model.py"
+
+
+rule build_demo_images:
+    """EvoLMM's embedded image folder: procedural charts rendered by the sandbox (used when
+    evolmm.image_dir is 'embedded')."""
+    output:
+        folder=directory("resources/demo-images"),
+    log:
+        "logs/build_demo_images.log",
+    params:
+        n_images=config["evolmm"]["demo_images"],
+        seed=config["seed"],
+    script:
+        "../../scripts/build_demo_images.py"

@@ -1,0 +1,219 @@
+"""Format warm-up of the embedded tiny model: a short supervised fine-tune (TRL's SFTTrainer)
+on procedurally generated examples in every role's exact prompt and output format.
+
+A randomly initialised model never closes a tag, so nothing would parse, render or train.
+After this warm-up the tiny model *speaks the formats* (six Proposer tags, fenced SVG and
+matplotlib programs that render, ``<think>``/``\\boxed{}`` answers about rendered images,
+EvoLMM's question and answer tags), so every stage of the loop has real data on a laptop. It
+does not learn visual reasoning: the examples' answers are right, but a model this small
+mostly copies surface patterns.
+
+Deterministic on CPU: fixed item seed, fixed trainer seed, single-process data loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from evovlm import prompts, synth
+
+
+@dataclass(frozen=True)
+class WarmupConfig:
+    """Config section ``warmup`` (used only when model.base is 'embedded')."""
+
+    enabled: bool = True  # false: the embedded base is the raw random model
+    items: int = 120  # procedural items; each gives one example per role
+    epochs: float = 2.0  # passes over the examples
+    learning_rate: float = 2e-3  # AdamW peak learning rate (linear decay)
+    batch_size: int = 8  # examples per step
+    max_length: int = 768  # longest example in tokens (longer ones are dropped, not truncated)
+    seed: int = 0  # item generator and trainer seed
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> WarmupConfig:
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"warmup: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+REASONING = {
+    "easy": "The answer can be read directly from the picture.",
+    "hard": "Read the needed values from the picture, then compute step by step.",
+}
+
+
+def _user(role: str, **kw: Any) -> list[dict]:
+    return prompts.render_messages(role, **kw)
+
+
+def _assistant(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+METHOD_ROLES = {
+    "proposer": ("proposer",),  # for experiments
+    "mmzero": ("proposer", "coder_svg", "coder_python", "solver"),
+    "evolmm": ("evolmm_proposer", "evolmm_solver"),
+}
+
+
+def build_examples(
+    n_items: int, seed: int, roles: tuple[str, ...] = METHOD_ROLES["mmzero"], render_cfg=None
+) -> list[dict[str, Any]]:
+    """Prompt/completion examples for ``roles``, one per role per synth item.
+
+    Image roles carry the item's SVG rendered by the project's renderer.
+    """
+    from PIL import Image
+
+    from evovlm.render import RenderConfig, render_svg
+
+    render_cfg = render_cfg or RenderConfig(width=224, height=224)
+    rng = random.Random(seed)
+    topics = list(prompts.DEFAULT_SEED_TOPICS)
+    examples: list[dict[str, Any]] = []
+    for item in synth.generate_items(n_items, seed=seed):
+        fields_ = synth.item_to_proposal_fields(item)
+        topic = rng.choice(topics)
+        if "proposer" in roles:
+            examples.append(
+                {
+                    "role": "proposer",
+                    "prompt": _user("proposer", topic=topic),
+                    "completion": _assistant(prompts.format_proposal(fields_)),
+                    "images": [],
+                }
+            )
+        for language, code in (("svg", item.svg), ("python", item.python)):
+            if f"coder_{language}" in roles:
+                examples.append(
+                    {
+                        "role": f"coder_{language}",
+                        "prompt": _user(f"coder_{language}", **fields_),
+                        "completion": _assistant(prompts.format_code(code, language)),
+                        "images": [],
+                    }
+                )
+        if not any(r in roles for r in ("solver", "evolmm_proposer", "evolmm_solver")):
+            continue
+        rendered = render_svg(item.svg, render_cfg)
+        if not rendered.ok:  # the generator's own SVG must render; skip rather than train on it
+            continue
+        import io
+
+        image = Image.open(io.BytesIO(rendered.png)).convert("RGB")
+        kind = rng.choice(["easy", "hard"])
+        question, answer = getattr(item, f"{kind}_question"), getattr(item, f"{kind}_answer")
+        image_examples = {
+            "solver": (
+                _user("solver", question=question),
+                prompts.format_solver(REASONING[kind], answer),
+            ),
+            "evolmm_proposer": (
+                _user("evolmm_proposer"),
+                prompts.format_evolmm_question(question, "It is answered by values in the picture."),
+            ),
+            "evolmm_solver": (
+                _user("evolmm_solver", question=question),
+                prompts.format_evolmm_answer("", answer),
+            ),
+        }
+        for role, (prompt, completion) in image_examples.items():
+            if role in roles:
+                examples.append(
+                    {"role": role, "prompt": prompt, "completion": _assistant(completion), "images": [image]}
+                )
+    return examples
+
+
+def warmup_model(
+    base: str | Path, out: str | Path, cfg: WarmupConfig, method: str = "mmzero"
+) -> dict[str, Any]:
+    """SFT ``base`` on the format examples and save a plain HF folder at ``out`` (atomic)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from evovlm.modeling import load_model, load_processor
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    processor = load_processor(base)
+    model = load_model(base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None)
+    model.train()
+    examples = build_examples(cfg.items, cfg.seed, METHOD_ROLES[method])
+    # Drop (rather than truncate) examples over max_length: a truncated program or tag block
+    # would teach the model never to close it.
+    tok = processor.tokenizer
+    image_tokens = 64
+
+    def n_tokens(ex):
+        text = processor.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=False)
+        return len(tok(text, add_special_tokens=False)["input_ids"]) + image_tokens * len(ex["images"])
+
+    lengths = [n_tokens(ex) for ex in examples]
+    dropped = sum(n > cfg.max_length for n in lengths)
+    examples = [ex for ex, n in zip(examples, lengths, strict=True) if n <= cfg.max_length]
+    roles = {}
+    for ex in examples:
+        roles[ex["role"]] = roles.get(ex["role"], 0) + 1
+    dataset = Dataset.from_list([{k: ex[k] for k in ("prompt", "completion", "images")} for ex in examples])
+    args = SFTConfig(
+        output_dir=str(tmp / "_trainer"),
+        num_train_epochs=cfg.epochs,
+        per_device_train_batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="linear",
+        warmup_steps=0,
+        max_length=cfg.max_length + 64,
+        logging_steps=10,
+        save_strategy="no",
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+        # A few-MB model: activations are small, recomputing them only costs time.
+        gradient_checkpointing=False,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    result = trainer.train()
+    shutil.rmtree(tmp / "_trainer", ignore_errors=True)
+    model.eval()
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    for name in ("evovlm_tiny.json",):
+        if (Path(base) / name).exists():
+            shutil.copy(Path(base) / name, tmp / name)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    summary = {
+        "config": dataclasses.asdict(cfg),
+        "examples": len(examples),
+        "examples_dropped_too_long": dropped,
+        "examples_per_role": roles,
+        "steps": int(result.global_step),
+        "first_loss": losses[0] if losses else None,
+        "final_loss": losses[-1] if losses else None,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    (tmp / "evovlm_warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return summary

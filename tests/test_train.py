@@ -1,0 +1,339 @@
+"""GRPO training stage: groups, replay through TRL, learning, checkpoints (tiny model, CPU)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import polars as pl
+import pytest
+import torch
+
+from evovlm import train
+from evovlm.engines import Request, SamplingParams, make_engine
+from evovlm.stages import png_to_image
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _png(i: int) -> bytes:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 64), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([4 + 6 * i, 6, 24 + 6 * i, 44], fill=(40 * i % 255, 90, 200))
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _samples(model_dir, n_groups: int, size: int, images: bool, max_tokens: int = 8):
+    """Real completions from the engine; sample 0 of each group gets the highest reward."""
+    engine = make_engine(str(model_dir), "hf")
+    jobs = []
+    for g in range(n_groups):
+        content = [{"type": "text", "text": f"Describe item number {g} briefly."}]
+        pictures = []
+        if images:
+            content = [{"type": "image"}, *content]
+            pictures = [_png(g)]
+        messages = [{"role": "user", "content": content}]
+        request = Request(
+            messages=messages,
+            images=[png_to_image(p) for p in pictures],
+            sampling=SamplingParams(n=size, temperature=1.0, max_tokens=max_tokens),
+            seed=100 + g,
+        )
+        jobs.append((g, messages, pictures, request))
+    rows = []
+    for (g, messages, pictures, _), out in zip(
+        jobs, engine.generate([j[3] for j in jobs]), strict=True
+    ):
+        for j, sample in enumerate(out.samples):
+            rows.append(
+                {
+                    "sample_id": f"g{g}-s{j}",
+                    "group_id": f"g{g}",
+                    "prompt": json.dumps(messages),
+                    "prompt_ids": out.prompt_ids,
+                    "completion_ids": sample.token_ids,
+                    "logprobs": sample.logprobs,
+                    "reward": 1.0 if j == 0 else 0.1 * j,
+                    "image": pictures[0] if pictures else None,
+                }
+            )
+    return pl.DataFrame(rows, schema_overrides={"image": pl.Binary})
+
+
+def _config(**kw) -> train.TrainConfig:
+    base = dict(
+        learning_rate=5e-4,
+        max_steps=4,
+        per_device_train_batch_size=8,
+        gradient_checkpointing=False,
+        save_steps=0,
+    )
+    base.update(kw)
+    return train.TrainConfig.from_dict(base)
+
+
+def _state(path) -> dict[str, torch.Tensor]:
+    from evovlm.modeling import load_model
+
+    return {k: v.detach().clone() for k, v in load_model(path, device="cpu").state_dict().items()}
+
+
+@torch.no_grad()
+def _winner_logprobs(path, samples: pl.DataFrame) -> list[float]:
+    """Teacher-forced log-prob of sample 0 of every group under the model at ``path``."""
+    from evovlm.modeling import load_model, load_processor
+
+    model, processor = load_model(path, device="cpu"), load_processor(path)
+    groups, _ = train.build_groups("r", samples)
+    out = []
+    for g in groups:
+        text = processor.apply_chat_template(g.messages, add_generation_prompt=True, tokenize=False)
+        enc = processor(text=[text], images=g.images or None, return_tensors="pt")
+        prompt = enc["input_ids"]
+        completion = torch.tensor([g.completion_ids[0]])
+        ids = torch.cat([prompt, completion], dim=1)
+        extra = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask")}
+        if "mm_token_type_ids" in extra:
+            extra["mm_token_type_ids"] = torch.cat(
+                [extra["mm_token_type_ids"], torch.zeros_like(completion)], dim=1
+            )
+        logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits
+        lp = torch.log_softmax(logits[0, prompt.shape[1] - 1 : -1].float(), dim=-1)
+        out.append(lp.gather(-1, completion[0].unsqueeze(-1)).sum().item())
+    return out
+
+
+@pytest.fixture(scope="module")
+def text_samples(tiny_model_dir):
+    return _samples(tiny_model_dir, n_groups=4, size=4, images=False)
+
+
+@pytest.fixture(scope="module")
+def image_samples(tiny_model_dir):
+    return _samples(tiny_model_dir, n_groups=4, size=4, images=True)
+
+
+@pytest.fixture(scope="module")
+def full_image_run(tiny_model_dir, image_samples, tmp_path_factory):
+    """Full fine-tune on solver-like image groups with the vision tower unfrozen."""
+    tmp = tmp_path_factory.mktemp("full_image")
+    summary = train.train_policy(
+        str(tiny_model_dir),
+        {"solver": image_samples},
+        _config(freeze_vision_tower=False),
+        tmp / "ckpt",
+        tmp / "work",
+    )
+    return summary, tmp / "ckpt"
+
+
+# --- config and grouping -------------------------------------------------------------------
+
+
+def test_config_rejects_unknown_and_bad_values():
+    assert train.TrainConfig.from_dict({}).learning_rate == 1e-6
+    with pytest.raises(ValueError, match="unknown key"):
+        train.TrainConfig.from_dict({"learning_rat": 1e-5})
+    with pytest.raises(ValueError, match="method"):
+        train.TrainConfig.from_dict({"method": "qlora"})
+
+
+def test_plan_batches_holds_whole_groups():
+    assert train.plan_batches(4, 8, 1, 1) == (8, 2)
+    assert train.plan_batches(5, 8, 2, 1) == (10, 4)  # rounded up: 20 completions = 4 groups
+    assert train.plan_batches(2, 3, 1, 1) == (4, 2)
+
+
+def _rows(group: str, rewards: list[float], n_tokens: int = 3) -> list[dict]:
+    return [
+        {
+            "sample_id": f"{group}-{j}",
+            "group_id": group,
+            "prompt": json.dumps([{"role": "user", "content": [{"type": "text", "text": "q"}]}]),
+            "prompt_ids": [1, 2, 3],
+            "completion_ids": [5] * n_tokens,
+            "logprobs": [-1.0] * n_tokens,
+            "reward": r,
+            "image": None,
+        }
+        for j, r in enumerate(rewards)
+    ]
+
+
+def test_equal_reward_groups_are_dropped_and_counted():
+    frame = pl.DataFrame(
+        _rows("a", [1.0, 1.0, 1.0, 1.0])
+        + _rows("b", [0.0, 1.0, 0.0, 0.0])
+        + _rows("c", [-1.0, -1.0, -1.0, -1.0])
+        + _rows("d", [0.0, 1.0])  # smaller than the role's group size
+        + _rows("e", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),  # larger: subsampled to 4
+        schema_overrides={"image": pl.Binary},
+    )
+    groups, stats = train.build_groups("proposer", frame)
+    assert stats.groups_total == 5
+    assert stats.dropped_zero_variance == 2
+    assert stats.dropped_size_mismatch == 1
+    assert stats.group_size == 4
+    assert sorted(g.group_id for g in groups) == ["b", "e"]
+    assert all(g.size == 4 for g in groups)
+
+
+def test_mmzero_join_uses_in_band_solver_rows_and_render_images():
+    answers = pl.DataFrame(
+        {
+            "answer_id": ["p1-easy-a0", "p1-easy-a1", "p2-hard-a0"],
+            "program_id": ["p1", "p1", "p2"],
+            "group_id": ["p1-easy", "p1-easy", "p2-hard"],
+            "prompt": ["[]"] * 3,
+            "prompt_ids": [[1], [1], [2]],
+            "completion_ids": [[3], [4], [5]],
+            "logprobs": [[-1.0], [-1.0], [-1.0]],
+        }
+    )
+    rewards = pl.DataFrame(
+        {
+            "sample_id": ["p1-easy-a0", "p1-easy-a1", "p2-hard-a0"],
+            "group_id": ["p1-easy", "p1-easy", "p2-hard"],
+            "reward": [1.0, 0.0, 1.0],
+            "in_band": [True, True, False],
+        }
+    )
+    renders = pl.DataFrame(
+        {"program_id": ["p1", "p2"], "image": [{"bytes": b"A", "path": None}, {"bytes": b"B"}]}
+    )
+    out = train.mmzero_role_samples(None, None, answers, renders, {"solver": rewards})["solver"]
+    assert out["sample_id"].to_list() == ["p1-easy-a0", "p1-easy-a1"]
+    assert out["image"].to_list() == [b"A", b"A"]
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+def test_full_finetune_changes_every_trainable_parameter(tiny_model_dir, full_image_run):
+    summary, ckpt = full_image_run
+    assert summary["steps"] == 4 and not summary["copied_previous"]
+    assert len(summary["loss"]) == 4 and len(summary["seconds_per_step"]) == 4
+    before, after = _state(tiny_model_dir), _state(ckpt)
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == [], unchanged
+    # the vision tower itself (not only the projector) trained from the image groups
+    assert any("visual.blocks" in k for k in before)
+
+
+def test_learning_image_groups_raise_winner_logprob(tiny_model_dir, image_samples, full_image_run):
+    _, ckpt = full_image_run
+    start = _winner_logprobs(tiny_model_dir, image_samples)
+    end = _winner_logprobs(ckpt, image_samples)
+    assert sum(e > s for s, e in zip(start, end, strict=True)) >= len(start) - 1, (start, end)
+    assert sum(end) > sum(start)
+
+
+def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_samples, tmp_path):
+    summary = train.train_policy(
+        str(tiny_model_dir),
+        {"proposer": text_samples},
+        _config(),
+        tmp_path / "ckpt",
+        tmp_path / "w",
+    )
+    assert summary["groups_trained"] == 4
+    start = _winner_logprobs(tiny_model_dir, text_samples)
+    end = _winner_logprobs(tmp_path / "ckpt", text_samples)
+    assert all(e > s for s, e in zip(start, end, strict=True)), (start, end)
+    before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
+    vision = [k for k in before if "visual.blocks" in k]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert not torch.equal(
+        before["model.language_model.layers.0.self_attn.q_proj.weight"],
+        after["model.language_model.layers.0.self_attn.q_proj.weight"],
+    )
+    assert not (tmp_path / "w").exists()  # TRL state removed after success
+
+
+def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_path):
+    cfg = _config(method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3)
+    train.train_policy(
+        str(tiny_model_dir), {"coder": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w"
+    )
+    before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
+    assert set(before) == set(after)  # merged: a plain model, no adapter keys
+    from evovlm.modeling import load_model
+
+    targets = train.lora_target_names(
+        load_model(tiny_model_dir, device="cpu"), cfg.lora_target_modules, True
+    )
+    assert any("merger" in t for t in targets) and not any("blocks" in t for t in targets)
+    lm_targets = [f"{t}.weight" for t in targets if "language_model" in t]
+    assert lm_targets and all(not torch.equal(before[k], after[k]) for k in lm_targets)
+    untouched = [k for k in before if "norm" in k or "visual.blocks" in k or "embed" in k]
+    assert untouched and all(torch.equal(before[k], after[k]) for k in untouched)
+
+
+def test_shared_lineage_trains_roles_in_turn(tiny_model_dir, text_samples, image_samples, tmp_path):
+    coder = text_samples.head(8)  # two groups of 4 with signal
+    summary = train.train_policy(
+        str(tiny_model_dir),
+        {"solver": image_samples, "coder": coder},
+        _config(max_steps=2),
+        tmp_path / "ckpt",
+        tmp_path / "w",
+    )
+    assert list(summary["roles"]) == ["coder", "solver"]
+    assert summary["steps"] == 4 and summary["groups_trained"] == 6
+
+
+def test_no_trainable_group_copies_previous_policy(tiny_model_dir, text_samples, tmp_path):
+    flat = text_samples.with_columns(pl.lit(0.5).alias("reward"))
+    summary = train.train_policy(
+        str(tiny_model_dir), {"proposer": flat}, _config(), tmp_path / "ckpt", tmp_path / "w"
+    )
+    assert summary["copied_previous"] is True and "no trainable group" in summary["reason"]
+    assert summary["groups_dropped_zero_variance"] == 4 and summary["steps"] == 0
+    original = (tiny_model_dir / "model.safetensors").read_bytes()
+    assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == original
+
+
+def test_resume_from_trl_checkpoint(tiny_model_dir, text_samples, tmp_path):
+    cfg = _config(max_steps=2, save_steps=1, keep_trl_checkpoints=True)
+    args = (str(tiny_model_dir), {"proposer": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w")
+    first = train.train_policy(*args)
+    trained = _state(tmp_path / "ckpt")
+    assert (tmp_path / "w" / "proposer" / "checkpoint-2").exists()
+    again = train.train_policy(*args)  # an interrupted job rerun: resumes, nothing left to do
+    role = again["roles"]["proposer"]
+    assert role["resumed_from"].endswith("checkpoint-2") and role["loss"] == []
+    resumed = _state(tmp_path / "ckpt")
+    assert first["steps"] == 2 and all(torch.equal(trained[k], resumed[k]) for k in trained)
+
+
+def test_checkpoint_reloads_and_generates(full_image_run):
+    from evovlm.modeling import ImageOnlyQwenVLProcessor, load_model, load_processor
+
+    _, ckpt = full_image_run
+    assert isinstance(load_processor(ckpt), ImageOnlyQwenVLProcessor)
+    assert load_model(ckpt, device="cpu") is not None
+    engine = make_engine(str(ckpt), "hf")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]}]
+    [out] = engine.generate(
+        [Request(messages, [png_to_image(_png(1))], SamplingParams(n=2, max_tokens=5), seed=1)]
+    )
+    assert len(out.samples) == 2 and all(len(s.token_ids) >= 1 for s in out.samples)
+
+
+def test_completions_with_image_placeholder_tokens_are_dropped(tiny_model_dir):
+    from evovlm.modeling import load_processor
+
+    processor = load_processor(tiny_model_dir)
+    pad = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    rows = _rows("a", [0.0, 1.0, 2.0, 3.0]) + _rows("b", [0.0, 1.0, 2.0, 3.0])
+    rows[1]["completion_ids"] = [5, pad, 5]
+    rows[2]["logprobs"] = [-1.0]  # does not line up with its tokens
+    frame = pl.DataFrame(rows, schema_overrides={"image": pl.Binary})
+    groups, stats = train.build_groups("solver", frame, processor)
+    assert stats.dropped_bad_samples == 2 and stats.dropped_size_mismatch == 1
+    assert [g.group_id for g in groups] == ["b"]

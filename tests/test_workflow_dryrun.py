@@ -1,0 +1,80 @@
+"""Dry runs of the Snakefile: the DAG per round, rounds wiring, shards, method switch."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def dry_run(*config: str, extra: tuple[str, ...] = ()) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules", *extra]
+    if config:
+        cmd += ["--config", *config]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    counts = {}
+    for line in output.splitlines():
+        m = re.match(r"^\s*([a-z_]+)\s+(\d+)\s*$", line)
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def test_five_rounds_list_per_round_jobs():
+    counts = job_counts(dry_run("rounds=5"))
+    assert counts["build_tiny_model"] == 1
+    for rule in ("render_images", "score_rewards", "summarize_round"):
+        assert counts[rule] == 5, rule
+    for rule in ("propose_concepts", "write_code", "sample_answers"):
+        assert counts[rule] == 5, rule  # one shard per stage by default
+    assert counts["gather_shards"] == 15
+    assert counts["train_policy"] == 15  # three lineages (share_weights: false)
+
+
+def test_shards_multiply_generation_jobs_only():
+    counts = job_counts(dry_run("rounds=1", "shards=3"))
+    assert counts["propose_concepts"] == 3
+    assert counts["write_code"] == 3
+    assert counts["sample_answers"] == 3
+    assert counts["render_images"] == 1
+    assert counts["gather_shards"] == 3
+
+
+def test_shared_weights_train_one_lineage(tmp_path):
+    overlay = tmp_path / "shared.yaml"
+    overlay.write_text("mmzero:\n  share_weights: true\n")
+    counts = job_counts(dry_run("rounds=2", extra=("--configfile", str(overlay))))
+    assert counts["train_policy"] == 2
+
+
+def test_evolmm_dag():
+    counts = job_counts(dry_run("rounds=2", "method=evolmm"))
+    for rule in ("sample_images", "score_rewards", "summarize_round"):
+        assert counts[rule] == 2, rule
+    assert counts["ask_questions"] == 2
+    assert counts["answer_questions"] == 2
+    assert counts["train_policy"] == 2  # one shared policy by default
+    assert "render_images" not in counts
+
+
+@pytest.mark.parametrize("bad", ["rounds=0", "shards=0", "bogus=1", "method=dpo"])
+def test_bad_config_stops_before_any_job(bad):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", bad],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("config error:")]
+    assert len(errors) == 1
+    key = bad.split("=")[0]
+    assert f"'{key}'" in errors[0]

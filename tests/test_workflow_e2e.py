@@ -1,0 +1,178 @@
+"""The embedded default end to end, for real: tiny model, warm-up, two MM-Zero rounds.
+
+Slow (minutes): marked ``slow``. One module-scoped run is shared by the assertions; a second
+run with three shards reuses its warmed-up model and must give the same rows.
+"""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, RENDERS, REWARDS, read_parquet
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+COPY = ("Snakefile", "workflow", "config", "scripts")
+
+
+def make_workdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for name in COPY:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, path / name)
+    return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    workdir = make_workdir(tmp_path_factory.mktemp("e2e"))
+    snakemake(workdir, "--config", "rounds=2")
+    return workdir
+
+
+def tables(root: Path, r: int) -> dict[str, pl.DataFrame]:
+    d = root / f"results/round_{r}"
+    return {
+        "proposals": read_parquet(d / "proposals.parquet", PROPOSALS),
+        "programs": read_parquet(d / "programs.parquet", PROGRAMS),
+        "renders": read_parquet(d / "renders.parquet", RENDERS),
+        "answers": read_parquet(d / "answers.parquet", ANSWERS),
+        **{
+            f"rewards_{role}": read_parquet(d / f"rewards/{role}.parquet", REWARDS)
+            for role in ("proposer", "coder", "solver")
+        },
+    }
+
+
+def test_every_file_exists_with_its_schema(run):
+    for r in (1, 2):
+        t = tables(run, r)  # read_parquet checks every declared column and type
+        assert (run / f"results/round_{r}/metrics.json").is_file()
+        for lineage in ("proposer", "coder", "solver"):
+            ckpt = run / f"results/round_{r}/checkpoint/{lineage}"
+            assert (ckpt / "config.json").is_file()
+            assert (ckpt / "model.safetensors").is_file()
+        assert t["proposals"].height > 0
+
+
+def test_row_counts_follow_the_group_sizes(run):
+    import yaml
+
+    cfg = yaml.safe_load((run / "config/config.yaml").read_text())["mmzero"]
+    for r in (1, 2):
+        t = tables(run, r)
+        groups = t["proposals"].group_by("group_id").len()
+        assert groups["len"].to_list() == [cfg["proposer"]["n"]] * groups.height
+        assert groups.height == 8 * cfg["prompts_per_topic"]  # default topics
+        valid = t["proposals"].filter(pl.col("parse_ok")).height
+        assert t["programs"].height == valid * cfg["coder"]["k"]
+        assert t["renders"].height == t["programs"].height
+        ok = t["renders"].filter(pl.col("status") == "ok").height
+        assert t["answers"].height == ok * 2 * cfg["solver"]["m"]
+        assert t["rewards_proposer"].height == t["proposals"].height
+        assert t["rewards_coder"].height == t["programs"].height
+        assert t["rewards_solver"].height == t["answers"].height
+
+
+def test_ids_join_across_files(run):
+    for r in (1, 2):
+        t = tables(run, r)
+        assert t["programs"].join(t["proposals"], on="proposal_id", how="anti").height == 0
+        assert t["renders"].join(t["programs"], on="program_id", how="anti").height == 0
+        assert t["answers"].join(t["renders"], on="program_id", how="anti").height == 0
+        for role, key, table in (
+            ("proposer", "proposal_id", "proposals"),
+            ("coder", "program_id", "programs"),
+            ("solver", "answer_id", "answers"),
+        ):
+            rewards = t[f"rewards_{role}"].rename({"sample_id": key})
+            assert rewards.join(t[table], on=key, how="anti").height == 0
+            assert rewards[key].n_unique() == t[table].height
+
+
+def test_metrics_agree_with_the_parquet_rows(run):
+    for r in (1, 2):
+        t = tables(run, r)
+        metrics = json.loads((run / f"results/round_{r}/metrics.json").read_text())
+        funnel = metrics["funnel"]
+        assert funnel["proposals"] == t["proposals"].height
+        assert funnel["proposals_parsed"] == t["proposals"]["parse_ok"].sum()
+        assert funnel["programs"] == t["programs"].height
+        assert funnel["renders_ok"] == t["renders"].filter(pl.col("status") == "ok").height
+        assert funnel["answers"] == t["answers"].height
+        assert funnel["answers_boxed"] == t["answers"]["answer"].is_not_null().sum()
+        assert sum(metrics["render_status"].values()) == t["renders"].height
+        for role in ("proposer", "coder", "solver"):
+            assert metrics["rewards"][role]["n"] == t[f"rewards_{role}"].height
+        assert set(metrics["stage_seconds"]) >= {"propose_concepts", "render_images", "score_rewards"}
+
+
+def test_the_funnel_moves(run):
+    """The warmed-up tiny model exercises every stage (figures are in metrics.json)."""
+    for r in (1, 2):
+        funnel = json.loads((run / f"results/round_{r}/metrics.json").read_text())["funnel"]
+        assert funnel["proposals_parsed"] > 0
+        assert funnel["renders_ok"] > 0
+        assert funnel["answers_boxed"] > 0
+
+
+def _digest(folder: Path) -> str:
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_round_two_samples_from_round_one_checkpoints(run):
+    base = _digest(run / "resources/tiny-warm")
+    for lineage in ("proposer", "coder", "solver"):
+        ckpt = run / f"results/round_1/checkpoint/{lineage}"
+        summary = json.loads((run / f"results/round_1/train/{lineage}.json").read_text())
+        if not summary.get("copied_previous"):
+            assert _digest(ckpt) != base, lineage
+    log = (run / "logs/propose_concepts/round_2.1-of-1.log").read_text()
+    assert "results/round_1/checkpoint/proposer" in log
+
+
+def test_raising_rounds_never_reruns_finished_rounds(run):
+    proc = snakemake(run, "-n", "--config", "rounds=3")
+    out = proc.stdout + proc.stderr
+    assert "round=3" in out
+    assert "round=1" not in out and "round=2" not in out  # only round 3 jobs are planned
+
+
+def test_shard_count_does_not_change_rows(run, tmp_path):
+    workdir = make_workdir(tmp_path / "shards")
+    shutil.copytree(run / "resources", workdir / "resources")
+    snakemake(
+        workdir,
+        "--config",
+        "rounds=1",
+        "shards=3",
+        "--until",
+        "sample_answers",
+        "gather_shards",
+    )
+    one, three = tables(run, 1), {}
+    for name, spec in (("proposals", PROPOSALS), ("programs", PROGRAMS), ("answers", ANSWERS)):
+        three = read_parquet(workdir / f"results/round_1/{name}.parquet", spec)
+        assert three.equals(one[name]), name

@@ -1,0 +1,26 @@
+# GRPO policy updates from the round's scored samples (TRL GRPOTrainer, completions replayed).
+
+
+rule train_policy:
+    """Train one lineage (proposer | coder | solver, or one shared policy) for a round; the
+    checkpoint is a plain HF folder (LoRA merged), or a copy of the previous policy when no
+    group has reward variance."""
+    input:
+        unpack(train_inputs),
+        policy=train_policy_input,
+        rewards=lineage_rewards,
+    output:
+        checkpoint=directory("results/round_{round}/checkpoint/{lineage}"),
+        summary="results/round_{round}/train/{lineage}.json",
+    log:
+        "logs/train_policy/round_{round}.{lineage}.log",
+    benchmark:
+        "logs/benchmarks/train_policy/round_{round}.{lineage}.tsv"
+    resources:
+        gpu=1,
+    params:
+        train=config["train"],
+        policy=lambda w: policy_path(train_role(w), w),
+        work_dir=lambda w: f"results/round_{w.round}/train/{w.lineage}_trl",
+    script:
+        "../../scripts/train_policy.py"
