@@ -1,0 +1,552 @@
+"""Reward functions (hand-computed values), BLEU diversity against the straightforward oracle,
+config dataclasses, and frame-level scoring."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import polars as pl
+import pytest
+
+from evovlm import rewards as R
+from evovlm.rewards import (
+    REWARD_FUNCTIONS,
+    EvoLMMRewardConfig,
+    MMZeroRewardConfig,
+    answer_entropy,
+    bleu_clusters,
+    bleu_clusters_reference,
+    bleu_similarity,
+    bleu_tokens,
+    content_type_penalties,
+    difficulty,
+    evolmm_proposer_rewards,
+    evolmm_solver_rewards,
+    majority_solver_rewards,
+    mid_band,
+    mmzero_coder_rewards,
+    mmzero_proposer_rewards,
+    mmzero_solver_rewards,
+    pairwise_bleu,
+    score_evolmm,
+    score_mmzero,
+    sentence_bleu,
+    text_diversity_penalties,
+    visual_verification,
+)
+
+approx = pytest.approx
+
+
+# config ----------------------------------------------------------------------------------------
+
+
+def test_mmzero_defaults_are_spec():
+    c = MMZeroRewardConfig()
+    assert c.visual_verification_cap == 0.5
+    assert (c.easy_threshold, c.easy_penalty) == (0.15, 0.3)
+    assert c.diversity_threshold == 0.25
+    assert (c.diversity_caption_weight, c.diversity_easy_question_weight) == (0.45, 0.20)
+    assert c.diversity_hard_question_weight == 0.35
+    assert (c.diversity_scale, c.diversity_max) == (0.5, 0.5)
+    assert (c.content_type_share, c.content_type_penalty) == (0.5, 0.15)
+    assert (c.render_failed_reward, c.not_code_reward) == (-0.1, -0.5)
+    assert (c.solver_correct_weight, c.solver_format_weight) == (0.9, 0.1)
+    assert (c.easy_agreement_min, c.hard_agreement_min, c.hard_agreement_max) == (0.5, 0.25, 0.75)
+
+
+def test_evolmm_defaults_are_spec():
+    c = EvoLMMRewardConfig()
+    assert (c.consistency_exponent, c.length_penalty) == (0.7, 0.1)
+    assert (c.length_free_words, c.length_scale_words) == (6, 6)
+    assert (c.entropy_target, c.entropy_sigma) == (0.90, 0.35)
+    assert c.solver_reward == "continuous"
+
+
+def test_from_dict():
+    assert MMZeroRewardConfig.from_dict(None) == MMZeroRewardConfig()
+    c = MMZeroRewardConfig.from_dict({"easy_penalty": 1, "diversity_threshold": 0.3})
+    assert c.easy_penalty == 1.0 and isinstance(c.easy_penalty, float)
+    assert EvoLMMRewardConfig.from_dict({"solver_reward": "majority"}).solver_reward == "majority"
+
+
+@pytest.mark.parametrize(
+    ("cls", "data", "match"),
+    [
+        (MMZeroRewardConfig, {"easy_penalti": 0.3}, "unknown MMZeroRewardConfig key"),
+        (MMZeroRewardConfig, {"easy_penalty": "high"}, "must be a number"),
+        (MMZeroRewardConfig, {"easy_penalty": True}, "must be a number"),
+        (MMZeroRewardConfig, {"hard_agreement_min": 0.9}, "must not exceed"),
+        (EvoLMMRewardConfig, {"entropy_target": 1, "bogus": 2}, "bogus"),
+        (EvoLMMRewardConfig, {"solver_reward": "median"}, "solver_reward must be one of"),
+        (EvoLMMRewardConfig, {"entropy_sigma": 0}, "entropy_sigma"),
+    ],
+)
+def test_from_dict_errors(cls, data, match):
+    with pytest.raises(ValueError, match=match):
+        cls.from_dict(data)
+
+
+def test_registry():
+    assert set(REWARD_FUNCTIONS) == {
+        "mmzero_proposer",
+        "mmzero_coder",
+        "mmzero_solver",
+        "evolmm_proposer",
+        "evolmm_solver",
+        "evolmm_solver_majority",
+    }
+    assert all(callable(f) for f in REWARD_FUNCTIONS.values())
+
+
+# MM-Zero ---------------------------------------------------------------------------------------
+
+
+def test_difficulty():
+    assert [difficulty(c) for c in (0.0, 0.2, 0.5, 0.8, 1.0)] == approx([0, 0.2, 0.5, 0.2, 0])
+
+
+def test_visual_verification():
+    assert visual_verification(["5", "5.0", "6", "7"], "5") == 0.5
+    assert visual_verification(["5", None, "none", "6"], "5") == 0.5  # failures masked
+    assert visual_verification([None, "unknown"], "5") is None  # nothing to judge
+    assert visual_verification([], "5") is None
+    assert visual_verification(["unknown", "5"], "unknown") == 0.0  # a placeholder verifies nothing
+
+
+def test_proposer_rewards_hand_computed():
+    got = mmzero_proposer_rewards(
+        parse_ok=[False, True, True, True, True, True, True],
+        n_programs=[4, 4, 2, 4, 4, 1, 0],
+        s=[[], [1.0, 0.4], [1.0, 1.0], [], [], [None], []],
+        d=[[], [0.4, 0.2], [0.0, 0.2], [], [], [None], []],
+        diversity_penalty=[0.0, 0.1, 0.0, 0.0, 0.2, 0.0, 0.0],
+        content_type_penalty=[0.0, 0.05, 0.0, 0.0, 0.0, 0.0, 0.15],
+    )
+    assert got == approx(
+        [
+            -1.0,  # unparseable
+            (0.5 + 0.4 + 0.4 + 0.2) / 4 - 0.1 - 0.05,  # s capped at 0.5; mean d 0.3: no penalty
+            (0.5 + 0.0 + 0.5 + 0.2) / 2 - 0.3,  # mean d 0.1 < 0.15: too easy
+            0.0,  # no renders (or every render failed): 0, and no easy penalty
+            -0.2,  # no renders, diversity penalty only
+            0.0,  # the Solver failed on its only image: masked, no easy penalty
+            -0.15,  # no programs at all
+        ]
+    )
+
+
+def test_coder_rewards_hand_computed():
+    got = mmzero_coder_rewards(
+        rendered=[True, True, False, False, False],
+        extract_status=["ok", "ok", "ok", "empty", "not_code"],
+        s=[1.0, None, None, None, None],
+        d=[0.5, None, None, None, None],
+    )
+    assert got == approx([2.5, 1.0, -0.1, -0.5, -0.5])
+
+
+def test_solver_rewards_hand_computed():
+    got = mmzero_solver_rewards(
+        answers=["5", "5.0", "6", None, "none", "5"],
+        labels=["5", "5", "5", "5", "5", None],
+        format_ok=[True, False, True, False, True, True],
+    )
+    assert got == approx([1.0, 0.9, 0.1, 0.0, 0.1, 0.1])
+
+
+def test_mid_band():
+    assert mid_band([0.5, 0.4, 1.0, 0.6, 1.0], [0.25, 0.5, 0.8, 0.75, 0.0]) == [
+        True,
+        False,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_content_type_penalties():
+    assert content_type_penalties(["a", "a", "a", "b"]) == approx([0.075, 0.075, 0.075, 0.0])
+    assert content_type_penalties(["a", "a", "b", "b"]) == [0.0] * 4  # exactly half: none
+    assert content_type_penalties(["a"]) == approx([0.15])
+    assert content_type_penalties([None, "other", "x"]) == approx([0.05, 0.05, 0.0])
+    assert content_type_penalties([]) == []
+
+
+# BLEU and diversity ----------------------------------------------------------------------------
+
+
+def test_sentence_bleu_hand_computed():
+    assert sentence_bleu(list("abcd"), list("abcd")) == 1.0
+    assert sentence_bleu(["x"], ["x"]) == 1.0  # smoothing: identical short texts score 1
+    # p1 = 3/4, p2 = 3/4, p3 = 2/3, p4 = 1/2, equal lengths
+    assert sentence_bleu(list("abcd"), list("abce")) == approx(
+        (0.75 * 0.75 * (2 / 3) * 0.5) ** 0.25
+    )
+    # brevity: hypothesis "a b" against "a b c d"
+    assert sentence_bleu(list("ab"), list("abcd")) == approx(math.exp(1 - 4 / 2))
+    # the other direction: p1 = 2/4, p2 = 2/4, p3 = 1/3, p4 = 1/2
+    assert sentence_bleu(list("abcd"), list("ab")) == approx((0.5 * 0.5 * (1 / 3) * 0.5) ** 0.25)
+    assert bleu_similarity(list("ab"), list("abcd")) == approx(
+        (math.exp(-1) + (0.5 * 0.5 * (1 / 3) * 0.5) ** 0.25) / 2
+    )
+    assert sentence_bleu(list("ab"), list("cd")) == 0.0
+    assert sentence_bleu([], []) == 1.0 and sentence_bleu([], ["a"]) == 0.0
+
+
+def test_bleu_tokens():
+    assert bleu_tokens("A red bar, 5%!") == ["a", "red", "bar", ",", "5", "%", "!"]
+    assert bleu_tokens(None) == []
+
+
+def _near_duplicates(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = "the a bar chart line of in shows sales 2020 2021 red blue , . ? value total".split()
+    base = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 25))) for _ in range(n // 4)]
+    texts = []
+    for _ in range(n):
+        t = rng.choice(base).split()
+        for _ in range(rng.randint(0, 2)):
+            if t:
+                t[rng.randrange(len(t))] = rng.choice(words)
+        texts.append(" ".join(t))
+    return texts + ["", "", "x", "X", "?"]
+
+
+@pytest.mark.parametrize(
+    ("dense_df", "chunk"),
+    [(1, 4_000_000), (10_000, 7), (8, 50)],  # all dense; all posting pairs, tiny chunks; mixed
+)
+def test_pairwise_bleu_equals_straightforward(monkeypatch, dense_df, chunk):
+    monkeypatch.setattr(R, "_DENSE_DF", dense_df)
+    monkeypatch.setattr(R, "_PAIR_CHUNK", chunk)
+    texts = _near_duplicates(64, seed=dense_df + chunk)
+    tokens = [bleu_tokens(t) for t in texts]
+    fast = pairwise_bleu(tokens)
+    slow = np.array(
+        [
+            [1.0 if i == j else bleu_similarity(a, b) for j, b in enumerate(tokens)]
+            for i, a in enumerate(tokens)
+        ]
+    )
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    assert bleu_clusters(texts) == bleu_clusters_reference(texts)
+    assert max(bleu_clusters(texts)) > 1  # the data does exercise links
+
+
+def test_bleu_clusters_edge_cases():
+    assert bleu_clusters([]) == []
+    assert bleu_clusters(["only one"]) == [1]
+    assert bleu_clusters(["same text", "same text", "same text"]) == [3, 3, 3]
+    assert bleu_clusters(["one thing", "something else entirely"]) == [1, 1]
+    # chaining: a~b and b~c link a and c although a and c alone would not (single linkage)
+    a = "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20"
+    b = a.replace("w20", "z20")
+    c = b.replace("w1 ", "z1 ")
+    d = c.replace("w2 ", "z2 ").replace("w3 ", "z3 ")
+    assert bleu_clusters([a, b, c, d]) == bleu_clusters_reference([a, b, c, d])
+
+
+def test_text_diversity_penalties_hand_computed():
+    cap = "a red bar chart of yearly sales"
+    got = text_diversity_penalties(
+        captions=[cap, cap, "a pie chart of votes by party in the last election"],
+        easy_questions=[
+            "what is the value of red?",
+            "what is the value of red?",
+            "which party won?",
+        ],
+        hard_questions=["how many more votes than blue?", "what is the mean of all bars?", "x?"],
+    )
+    assert got == approx([0.5 * (0.45 + 0.20), 0.5 * (0.45 + 0.20), 0.0])
+    same = ["identical text"] * 3
+    assert text_diversity_penalties(same, same, same) == approx([0.5] * 3)  # 1.0 capped
+    assert text_diversity_penalties([], [], []) == []
+
+
+# EvoLMM ----------------------------------------------------------------------------------------
+
+
+def test_evolmm_solver_hand_computed():
+    got = evolmm_solver_rewards(["a", "A.", "b", "c", None], [0, 12, 9, 6, 0])
+    # 4 valid answers: p(a) = 0.5, p(b) = p(c) = 0.25; L = 0, 1, 0.5, 0
+    assert got == approx([0.5**0.7, 0.5**0.7 * 0.9, 0.25**0.7 * 0.95, 0.25**0.7, 0.0])
+
+
+def test_evolmm_solver_edge_cases():
+    assert evolmm_solver_rewards(["5"] * 5, [3] * 5) == approx([1.0] * 5)  # all identical
+    assert evolmm_solver_rewards(list("12345"), [0] * 5) == approx([0.2**0.7] * 5)  # all different
+    assert evolmm_solver_rewards(["none", None, "n/a"], [0, 0, 0]) == [0.0] * 3  # placeholders
+    assert evolmm_solver_rewards(["x"], [100]) == approx([0.9])  # single, rambling
+    assert evolmm_solver_rewards([], []) == []
+
+
+def test_majority_baseline():
+    assert majority_solver_rewards(["a", "a", "b", "c", None], [0] * 5) == [1, 1, 0, 0, 0]
+    assert majority_solver_rewards(["b", "a"], [0, 0]) == [1.0, 0.0]  # tie: first
+    assert majority_solver_rewards(["none", "none", "7"], [0] * 3) == [0.0, 0.0, 1.0]
+    assert majority_solver_rewards([None], [0]) == [0.0]
+
+
+def test_entropy_and_proposer_hand_computed():
+    gauss = lambda h: math.exp(-((h - 0.9) ** 2) / (2 * 0.35**2))  # noqa: E731
+    assert answer_entropy(["a", "a", "b", "c"]) == approx(1.5 * math.log(2))
+    assert answer_entropy(["none", None]) is None
+    got = evolmm_proposer_rewards(
+        [["a", "a", "b", "c", None], ["5"] * 5, list("12345"), ["none", None], ["x"], ["a"]],
+        [True, True, True, True, True, False],
+    )
+    assert got == approx(
+        [gauss(1.5 * math.log(2)), gauss(0.0), gauss(math.log(5)), 0.0, gauss(0.0), 0.0]
+    )
+    assert gauss(0.0) == approx(0.036659, abs=1e-6)
+
+
+# frames ----------------------------------------------------------------------------------------
+
+PROPOSAL_COLUMNS = {
+    "proposal_id": pl.String,
+    "group_id": pl.String,
+    "parse_ok": pl.Boolean,
+    "content_type": pl.String,
+    "caption": pl.String,
+    "easy_question": pl.String,
+    "easy_answer": pl.String,
+    "hard_question": pl.String,
+    "hard_answer": pl.String,
+}
+PROGRAM_COLUMNS = {
+    "program_id": pl.String,
+    "proposal_id": pl.String,
+    "language": pl.String,
+    "code": pl.String,
+    "extract_status": pl.String,
+}
+RENDER_COLUMNS = {"program_id": pl.String, "status": pl.String}
+ANSWER_COLUMNS = {
+    "answer_id": pl.String,
+    "program_id": pl.String,
+    "proposal_id": pl.String,
+    "question_kind": pl.String,
+    "answer": pl.String,
+    "format_ok": pl.Boolean,
+}
+
+
+def _proposals(rows):
+    return pl.DataFrame(rows, schema=PROPOSAL_COLUMNS, orient="row").with_columns(
+        pl.lit("ignored").alias("completion")
+    )
+
+
+def _mmzero_round(render_status=("ok", "ok", "runtime_error", "not_code")):
+    proposals = _proposals(
+        [
+            (
+                "p0",
+                "g0",
+                True,
+                "data_chart",
+                "A bar chart of sales",
+                "Red value?",
+                "5",
+                "Sum of bars?",
+                "12",
+            ),
+            ("p1", "g0", False, None, None, None, None, None, None),
+            (
+                "p2",
+                "g0",
+                True,
+                "geometry",
+                "A triangle with sides 3 4 5",
+                "Longest side?",
+                "5",
+                "Area?",
+                "6",
+            ),
+        ]
+    )
+    programs = pl.DataFrame(
+        [
+            ("p0-c0", "p0", "svg", "<svg/>", "ok"),
+            ("p0-c1", "p0", "svg", "<svg/>", "ok"),
+            ("p0-c2", "p0", "svg", "<svg/>", "ok"),
+            ("p2-c0", "p2", "svg", None, "not_code"),
+        ],
+        schema=PROGRAM_COLUMNS,
+        orient="row",
+    )
+    renders = pl.DataFrame(
+        list(zip(["p0-c0", "p0-c1", "p0-c2", "p2-c0"], render_status, strict=True)),
+        schema=RENDER_COLUMNS,
+        orient="row",
+    )
+    answers = []
+
+    def add(program, kind, values, fmt=True):
+        for j, v in enumerate(values):
+            answers.append((f"{program}-{kind}-a{j}", program, program[:2], kind, v, fmt))
+
+    add("p0-c0", "easy", ["5", "5", "5", "6"])  # s = 0.75, easy c = 0.75
+    add("p0-c0", "hard", ["12", "12", "13", "14"])  # c = 0.5, d = 0.5
+    add("p0-c1", "easy", [None, None, "none", "5"])  # failures masked: s = 1, c = 1
+    add("p0-c1", "hard", ["12", "12", "12", "12"], fmt=False)  # c = 1, d = 0
+    return proposals, programs, renders, pl.DataFrame(answers, schema=ANSWER_COLUMNS, orient="row")
+
+
+def test_score_mmzero_hand_computed():
+    out = score_mmzero(*_mmzero_round(), MMZeroRewardConfig())
+    assert set(out) == {"proposer", "coder", "solver"}
+    prop = {r["sample_id"]: r for r in out["proposer"].to_dicts()}
+    # p0: k = 3, rendered c0 (s .75, d .5) and c1 (s 1, d 0); c2 failed (counts in k)
+    # content types: data_chart 1/2, geometry 1/2: no penalty; texts all distinct
+    assert prop["p0"]["reward"] == approx((0.5 + 0.5 + 0.5 + 0.0) / 3)
+    assert prop["p0"]["n_programs"] == 3 and prop["p0"]["n_rendered"] == 2
+    assert prop["p0"]["mean_difficulty"] == approx(0.25)
+    assert prop["p0"]["easy_penalty"] == 0.0
+    assert prop["p1"]["reward"] == -1.0 and prop["p1"]["parse_ok"] is False
+    assert prop["p2"]["reward"] == 0.0  # its only program was not code: nothing rendered
+    assert out["proposer"]["sample_id"].to_list() == ["p0", "p1", "p2"]
+
+    coder = {r["sample_id"]: r for r in out["coder"].to_dicts()}
+    assert coder["p0-c0"]["reward"] == approx(1 + 0.75 + 0.5)
+    assert coder["p0-c1"]["reward"] == approx(1 + 1.0 + 0.0)
+    assert coder["p0-c2"]["reward"] == approx(-0.1) and coder["p0-c2"]["render_penalty"] == -0.1
+    assert coder["p2-c0"]["reward"] == approx(-0.5)
+    assert coder["p0-c0"]["group_id"] == "p0"
+
+    solver = {r["sample_id"]: r for r in out["solver"].to_dicts()}
+    assert solver["p0-c0-easy-a0"]["reward"] == approx(1.0)
+    assert solver["p0-c0-easy-a3"]["reward"] == approx(0.1)
+    assert solver["p0-c0-hard-a0"]["label"] == "12"
+    assert solver["p0-c0-hard-a0"]["group_id"] == "p0-c0-hard"
+    assert solver["p0-c0-hard-a0"]["in_band"] is True  # easy .75, hard .5
+    assert solver["p0-c1-hard-a0"]["in_band"] is False  # hard agreement 1
+    assert solver["p0-c1-hard-a0"]["reward"] == approx(0.9)  # correct, bad format
+    # masked failures: never a vote, never -1
+    assert solver["p0-c1-easy-a0"]["reward"] == approx(0.1)
+    assert solver["p0-c1-easy-a0"]["answer_valid"] is False
+    assert solver["p0-c1-easy-a3"]["label"] == "5"
+    assert solver["p0-c1-easy-a3"]["easy_agreement"] == 1.0
+    assert min(out["solver"]["reward"]) >= 0.0
+
+
+def test_score_mmzero_every_render_failed():
+    proposals, programs, renders, answers = _mmzero_round(("timeout",) * 4)
+    out = score_mmzero(proposals, programs, renders, answers.clear())
+    prop = {r["sample_id"]: r["reward"] for r in out["proposer"].to_dicts()}
+    assert prop == {"p0": 0.0, "p1": -1.0, "p2": 0.0}
+    assert out["coder"]["reward"].to_list() == approx([-0.1, -0.1, -0.1, -0.5])
+    assert out["solver"].height == 0
+
+
+def test_score_mmzero_no_renders_and_empty_frames():
+    proposals, programs, renders, answers = _mmzero_round()
+    out = score_mmzero(proposals, programs, renders.clear(), answers.clear())
+    assert out["coder"]["rendered"].to_list() == [False] * 4
+    empty = score_mmzero(proposals.clear(), programs.clear(), renders.clear(), answers.clear())
+    for frame in empty.values():
+        assert frame.height == 0
+        assert frame.schema["reward"] == pl.Float64
+        assert {"sample_id", "group_id", "reward"} <= set(frame.columns)
+
+
+def test_score_mmzero_missing_column():
+    proposals, programs, renders, answers = _mmzero_round()
+    with pytest.raises(ValueError, match="answers frame lacks column"):
+        score_mmzero(proposals, programs, renders, answers.drop("format_ok"))
+
+
+def test_score_mmzero_content_type_and_diversity():
+    cap = "A bar chart of sales per year with five bars"
+    proposals = _proposals(
+        [
+            (
+                f"p{i}",
+                "g",
+                True,
+                "data_chart",
+                cap,
+                f"Question {i} about red?",
+                "5",
+                f"Hard question number {i} here?",
+                "1",
+            )
+            for i in range(3)
+        ]
+        + [("p3", "g", True, "table", "A table of exam scores", "Top score?", "9", "Mean?", "7")]
+    )
+    none = pl.DataFrame(schema=PROGRAM_COLUMNS)
+    out = score_mmzero(
+        proposals, none, pl.DataFrame(schema=RENDER_COLUMNS), pl.DataFrame(schema=ANSWER_COLUMNS)
+    )
+    prop = {r["sample_id"]: r for r in out["proposer"].to_dicts()}
+    # data_chart holds 3/4: 0.15 * 0.25 / 0.5; identical captions: cluster of 3
+    assert prop["p0"]["content_type_penalty"] == approx(0.075)
+    assert prop["p0"]["caption_cluster"] == 3
+    assert prop["p0"]["diversity_penalty"] == approx(min(0.5, 0.5 * 0.45 * 2))
+    assert prop["p0"]["reward"] == approx(-0.075 - 0.45)
+    assert prop["p3"]["reward"] == 0.0
+
+
+def test_score_evolmm_hand_computed():
+    questions = pl.DataFrame(
+        {
+            "question_id": ["q0", "q1", "q2"],
+            "group_id": ["img0", "img0", "img1"],
+            "parse_ok": [True, False, True],
+            "question": ["What color?", None, "How many?"],
+        }
+    )
+    answers = pl.DataFrame(
+        {
+            "answer_id": [f"q0-a{j}" for j in range(5)] + [f"q2-a{j}" for j in range(2)],
+            "question_id": ["q0"] * 5 + ["q2"] * 2,
+            "answer": ["red", "Red", "blue", "none", None, "unknown", None],
+            "words_before_answer": [0, 12, 3, 0, 0, 0, 0],
+        },
+        schema_overrides={"words_before_answer": pl.Int32},
+    )
+    out = score_evolmm(questions, answers, EvoLMMRewardConfig())
+    prop = {r["sample_id"]: r for r in out["proposer"].to_dicts()}
+    h = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))
+    assert prop["q0"]["entropy"] == approx(h)
+    assert prop["q0"]["reward"] == approx(math.exp(-((h - 0.9) ** 2) / (2 * 0.35**2)))
+    assert prop["q0"]["label"] == "red" and prop["q0"]["n_valid"] == 3
+    assert prop["q1"]["reward"] == 0.0 and prop["q1"]["parse_ok"] is False
+    assert prop["q2"]["reward"] == 0.0  # no valid answer
+    solver = {r["sample_id"]: r for r in out["solver"].to_dicts()}
+    assert solver["q0-a0"]["reward"] == approx((2 / 3) ** 0.7)
+    assert solver["q0-a1"]["reward"] == approx((2 / 3) ** 0.7 * 0.9)
+    assert solver["q0-a2"]["reward"] == approx((1 / 3) ** 0.7)
+    assert solver["q0-a3"]["reward"] == 0.0 and solver["q0-a4"]["reward"] == 0.0
+    assert solver["q0-a0"]["group_id"] == "q0"
+    assert out["solver"]["sample_id"].to_list() == sorted(solver)
+
+    majority = score_evolmm(questions, answers, EvoLMMRewardConfig(solver_reward="majority"))
+    assert majority["solver"]["reward"].to_list() == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_score_evolmm_empty():
+    q = pl.DataFrame(
+        schema={
+            "question_id": pl.String,
+            "group_id": pl.String,
+            "parse_ok": pl.Boolean,
+            "question": pl.String,
+        }
+    )
+    a = pl.DataFrame(
+        schema={
+            "answer_id": pl.String,
+            "question_id": pl.String,
+            "answer": pl.String,
+            "words_before_answer": pl.Int32,
+        }
+    )
+    out = score_evolmm(q, a)
+    assert out["proposer"].height == 0 and out["solver"].height == 0
+    assert out["solver"].schema["reward"] == pl.Float64
