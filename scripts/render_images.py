@@ -3,7 +3,6 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.render import RenderConfig, render_programs  # noqa: E402
-
 from evovlm.schema import PROGRAMS, RENDERS, read_parquet, write_parquet  # noqa: E402
 
 programs = read_parquet(snakemake.input.programs, PROGRAMS)

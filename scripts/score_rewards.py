@@ -3,7 +3,6 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.rewards import MMZeroRewardConfig, score_mmzero  # noqa: E402
-
 from evovlm.schema import (  # noqa: E402
     ANSWERS,
     PROGRAMS,

@@ -3,7 +3,6 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.rewards import EvoLMMRewardConfig, score_evolmm  # noqa: E402
-
 from evovlm.schema import EVOLMM_ANSWERS, QUESTIONS, REWARDS, read_parquet, write_parquet  # noqa: E402
 
 drop = ("prompt_ids", "completion_ids", "logprobs")

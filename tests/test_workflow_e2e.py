@@ -126,16 +126,11 @@ def test_metrics_agree_with_the_parquet_rows(run):
         assert sum(metrics["render_status"].values()) == t["renders"].height
         for role in ("proposer", "coder", "solver"):
             assert metrics["rewards"][role]["n"] == t[f"rewards_{role}"].height
-        assert set(metrics["stage_seconds"]) >= {"propose_concepts", "render_images", "score_rewards"}
-
-
-def test_the_funnel_moves(run):
-    """The warmed-up tiny model exercises every stage (figures are in metrics.json)."""
-    for r in (1, 2):
-        funnel = json.loads((run / f"results/round_{r}/metrics.json").read_text())["funnel"]
-        assert funnel["proposals_parsed"] > 0
-        assert funnel["renders_ok"] > 0
-        assert funnel["answers_boxed"] > 0
+        assert set(metrics["stage_seconds"]) >= {
+            "propose_concepts",
+            "render_images",
+            "score_rewards",
+        }
 
 
 def _digest(folder: Path) -> str:

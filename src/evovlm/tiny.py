@@ -241,9 +241,15 @@ def write_corpus(path: str | os.PathLike, n_items: int = 80, seed: int = 9001) -
         for kind in ("easy", "hard"):
             question = getattr(item, f"{kind}_question")
             lines.append(prompts.render_text("solver", question=question))
-            lines.append(prompts.format_solver("Read the values from the picture.", getattr(item, f"{kind}_answer")))
+            lines.append(
+                prompts.format_solver(
+                    "Read the values from the picture.", getattr(item, f"{kind}_answer")
+                )
+            )
             lines.append(prompts.render_text("evolmm_solver", question=question))
             lines.append(prompts.format_evolmm_answer("", getattr(item, f"{kind}_answer")))
         lines.append(prompts.render_text("evolmm_proposer"))
-        lines.append(prompts.format_evolmm_question(item.hard_question, "It needs values from the picture."))
+        lines.append(
+            prompts.format_evolmm_question(item.hard_question, "It needs values from the picture.")
+        )
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -30,9 +30,9 @@ class WarmupConfig:
     """Config section ``warmup`` (used only when model.base is 'embedded')."""
 
     enabled: bool = True  # false: the embedded base is the raw random model
-    items: int = 120  # procedural items; each gives one example per role
-    epochs: float = 2.0  # passes over the examples
-    learning_rate: float = 2e-3  # AdamW peak learning rate (linear decay)
+    items: int = 96  # procedural items; each gives one example per role
+    epochs: float = 8.0  # passes over the examples
+    learning_rate: float = 5e-3  # AdamW peak learning rate (linear decay)
     batch_size: int = 8  # examples per step
     max_length: int = 768  # longest example in tokens (longer ones are dropped, not truncated)
     seed: int = 0  # item generator and trainer seed
@@ -62,7 +62,6 @@ def _assistant(text: str) -> list[dict]:
 
 
 METHOD_ROLES = {
-    "proposer": ("proposer",),  # for experiments
     "mmzero": ("proposer", "coder_svg", "coder_python", "solver"),
     "evolmm": ("evolmm_proposer", "evolmm_solver"),
 }
@@ -122,7 +121,9 @@ def build_examples(
             ),
             "evolmm_proposer": (
                 _user("evolmm_proposer"),
-                prompts.format_evolmm_question(question, "It is answered by values in the picture."),
+                prompts.format_evolmm_question(
+                    question, "It is answered by values in the picture."
+                ),
             ),
             "evolmm_solver": (
                 _user("evolmm_solver", question=question),
@@ -132,7 +133,12 @@ def build_examples(
         for role, (prompt, completion) in image_examples.items():
             if role in roles:
                 examples.append(
-                    {"role": role, "prompt": prompt, "completion": _assistant(completion), "images": [image]}
+                    {
+                        "role": role,
+                        "prompt": prompt,
+                        "completion": _assistant(completion),
+                        "images": [image],
+                    }
                 )
     return examples
 
@@ -153,7 +159,9 @@ def warmup_model(
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     processor = load_processor(base)
-    model = load_model(base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None)
+    model = load_model(
+        base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None
+    )
     model.train()
     examples = build_examples(cfg.items, cfg.seed, METHOD_ROLES[method])
     # Drop (rather than truncate) examples over max_length: a truncated program or tag block
@@ -163,7 +171,9 @@ def warmup_model(
 
     def n_tokens(ex):
         text = processor.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=False)
-        return len(tok(text, add_special_tokens=False)["input_ids"]) + image_tokens * len(ex["images"])
+        return len(tok(text, add_special_tokens=False)["input_ids"]) + image_tokens * len(
+            ex["images"]
+        )
 
     lengths = [n_tokens(ex) for ex in examples]
     dropped = sum(n > cfg.max_length for n in lengths)
@@ -171,7 +181,9 @@ def warmup_model(
     roles = {}
     for ex in examples:
         roles[ex["role"]] = roles.get(ex["role"], 0) + 1
-    dataset = Dataset.from_list([{k: ex[k] for k in ("prompt", "completion", "images")} for ex in examples])
+    dataset = Dataset.from_list(
+        [{k: ex[k] for k in ("prompt", "completion", "images")} for ex in examples]
+    )
     args = SFTConfig(
         output_dir=str(tmp / "_trainer"),
         num_train_epochs=cfg.epochs,

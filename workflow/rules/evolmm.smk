@@ -10,6 +10,8 @@ rule sample_images:
         stats="results/round_{round}/images.json",
     log:
         "logs/sample_images/round_{round}.log",
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         n_images=config["evolmm"]["images_per_round"],
         seed=config["seed"],
@@ -28,6 +30,8 @@ rule ask_questions:
         "logs/ask_questions/round_{round}.{scatteritem}.log",
     benchmark:
         "logs/benchmarks/ask_questions/round_{round}.{scatteritem}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:
@@ -51,6 +55,8 @@ rule answer_questions:
         "logs/answer_questions/round_{round}.{scatteritem}.log",
     benchmark:
         "logs/benchmarks/answer_questions/round_{round}.{scatteritem}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:
@@ -75,6 +81,8 @@ rule score_rewards:
         "logs/score_rewards/round_{round}.log",
     benchmark:
         "logs/benchmarks/score_rewards/round_{round}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         rewards=config["rewards"]["evolmm"],
     script:
@@ -93,5 +101,7 @@ rule summarize_round:
         metrics="results/round_{round}/metrics.json",
     log:
         "logs/summarize_round/round_{round}.log",
+    conda:
+        "../../envs/evovlm.yaml"
     script:
         "../../scripts/summarize_round_evolmm.py"

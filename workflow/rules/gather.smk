@@ -9,6 +9,8 @@ rule gather_shards:
         table="results/round_{round}/{stage}.parquet",
     log:
         "logs/gather_shards/round_{round}.{stage}.log",
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         table=lambda w: STAGE_TABLES[w.stage],
     script:

@@ -13,6 +13,8 @@ rule propose_concepts:
         "logs/propose_concepts/round_{round}.{scatteritem}.log",
     benchmark:
         "logs/benchmarks/propose_concepts/round_{round}.{scatteritem}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:
@@ -37,6 +39,8 @@ rule write_code:
         "logs/write_code/round_{round}.{scatteritem}.log",
     benchmark:
         "logs/benchmarks/write_code/round_{round}.{scatteritem}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:
@@ -63,6 +67,8 @@ rule sample_answers:
         "logs/sample_answers/round_{round}.{scatteritem}.log",
     benchmark:
         "logs/benchmarks/sample_answers/round_{round}.{scatteritem}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:

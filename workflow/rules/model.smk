@@ -7,6 +7,8 @@ rule build_tiny_model:
         "logs/build_tiny_model.log",
     benchmark:
         "logs/benchmarks/build_tiny_model.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         spec=config["tiny"],
     script:
@@ -25,6 +27,8 @@ rule warmup_tiny_model:
         "logs/warmup_tiny_model.log",
     benchmark:
         "logs/benchmarks/warmup_tiny_model.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     threads: workflow.cores
     params:
         warmup=config["warmup"],
@@ -40,6 +44,8 @@ rule build_demo_images:
         folder=directory("resources/demo-images"),
     log:
         "logs/build_demo_images.log",
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         n_images=config["evolmm"]["demo_images"],
         seed=config["seed"],

@@ -9,6 +9,8 @@ rule render_images:
         "logs/render_images/round_{round}.log",
     benchmark:
         "logs/benchmarks/render_images/round_{round}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     threads: workflow.cores
     params:
         render=config["render"],

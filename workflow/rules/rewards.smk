@@ -14,6 +14,8 @@ rule score_rewards:
         "logs/score_rewards/round_{round}.log",
     benchmark:
         "logs/benchmarks/score_rewards/round_{round}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     params:
         rewards=config["rewards"]["mmzero"],
     script:

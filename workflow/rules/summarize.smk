@@ -13,5 +13,7 @@ rule summarize_round:
         metrics="results/round_{round}/metrics.json",
     log:
         "logs/summarize_round/round_{round}.log",
+    conda:
+        "../../envs/evovlm.yaml"
     script:
         "../../scripts/summarize_round.py"

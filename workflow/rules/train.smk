@@ -16,6 +16,8 @@ rule train_policy:
         "logs/train_policy/round_{round}.{lineage}.log",
     benchmark:
         "logs/benchmarks/train_policy/round_{round}.{lineage}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
     resources:
         gpu=1,
     params:
