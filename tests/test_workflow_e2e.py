@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-COPY = ("Snakefile", "workflow", "config", "scripts")
+COPY = ("Snakefile", "workflow", "config", "scripts", "envs")
 
 
 def make_workdir(path: Path) -> Path:
