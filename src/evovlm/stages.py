@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +58,9 @@ class LazyEngine:
 
 
 def engine_from_config(model: str, engine_cfg: dict[str, Any], dtype: str = "auto") -> LazyEngine:
+    """A lazy engine for ``model``; the policy is named in the job's log (stderr)."""
     backend = engine_cfg.get("backend", "auto")
+    print(f"policy: {model} (engine: {backend})", file=sys.stderr)
     options = {
         "hf": {"batch_size": engine_cfg.get("batch_size", 16), "dtype": dtype},
         "vllm": {
