@@ -79,8 +79,8 @@ class SynthItem:
 
 
 def _fmt(x: float) -> str:
-    """A coordinate for SVG: one decimal, deterministic."""
-    return f"{x:.1f}"
+    """A coordinate: whole pixels (short programs are what a small Coder can learn to write)."""
+    return str(round(x))
 
 
 def _round1(x: float) -> str:
@@ -97,19 +97,23 @@ def _text(
     weight: str = "normal",
     fill: str = "#000000",
 ) -> str:
+    # font-family and text-anchor="middle" are inherited from the <svg> element; only what
+    # differs from those defaults (and from black, normal weight) is written.
     bold = ' font-weight="bold"' if weight == "bold" else ""
+    anchor_attr = "" if anchor == "middle" else f' text-anchor="{anchor}"'
+    fill_attr = "" if fill == "#000000" else f' fill="{fill}"'
     return (
-        f'<text x="{_fmt(x)}" y="{_fmt(y)}" font-family={quoteattr(FONT)} font-size="{size}"'
-        f'{bold} text-anchor="{anchor}" fill="{fill}">{escape(str(text))}</text>'
+        f'<text x="{_fmt(x)}" y="{_fmt(y)}" font-size="{size}"{bold}{anchor_attr}{fill_attr}>'
+        f"{escape(str(text))}</text>"
     )
 
 
 def _svg(body: list[str]) -> str:
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}">'
+        f'font-family={quoteattr(FONT)} text-anchor="middle">'
     )
-    background = f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
+    background = f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
     return "\n".join([head, background, *body, "</svg>"]) + "\n"
 
 
@@ -182,15 +186,15 @@ def _bar_svg(data: dict[str, Any]) -> str:
     body = [
         _text(WIDTH / 2, 20, data["title"], size=13, weight="bold"),
         f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{_fmt(x1)}" y2="{_fmt(base)}" '
-        'stroke="#000000" stroke-width="1"/>',
+        'stroke="#000000"/>',
         f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{_fmt(x0)}" y2="{_fmt(base - 100 * scale)}" '
-        'stroke="#000000" stroke-width="1"/>',
+        'stroke="#000000"/>',
     ]
     for tick in (0, 50, 100):
         y = base - tick * scale
         body.append(
             f'<line x1="{_fmt(x0 - 4)}" y1="{_fmt(y)}" x2="{_fmt(x0)}" y2="{_fmt(y)}" '
-            'stroke="#000000" stroke-width="1"/>'
+            'stroke="#000000"/>'
         )
         body.append(_text(x0 - 6, y + 3, str(tick), size=8, anchor="end", fill="#444444"))
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
@@ -307,8 +311,7 @@ def _line_svg(data: dict[str, Any]) -> str:
     base = 205.0
     body = [
         _text(WIDTH / 2, 20, data["title"], size=13, weight="bold"),
-        f'<line x1="25" y1="{_fmt(base)}" x2="310" y2="{_fmt(base)}" stroke="#000000" '
-        'stroke-width="1"/>',
+        f'<line x1="25" y1="{_fmt(base)}" x2="310" y2="{_fmt(base)}" stroke="#000000"/>',
         '<polyline fill="none" stroke="#4C72B0" stroke-width="2" points="'
         + " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in points)
         + '"/>',
@@ -800,13 +803,13 @@ def _table_svg(data: dict[str, Any]) -> str:
         y = y0 + i * row_h
         body.append(
             f'<line x1="{_fmt(x0)}" y1="{_fmt(y)}" x2="{_fmt(x0 + total_w)}" y2="{_fmt(y)}" '
-            'stroke="#000000" stroke-width="1"/>'
+            'stroke="#000000"/>'
         )
     for j in range(len(cols) + 2):
         x = x0 if j == 0 else x0 + head_w + (j - 1) * col_w
         body.append(
             f'<line x1="{_fmt(x)}" y1="{_fmt(y0)}" x2="{_fmt(x)}" y2="{_fmt(y0 + total_h)}" '
-            'stroke="#000000" stroke-width="1"/>'
+            'stroke="#000000"/>'
         )
     for j, col in enumerate(cols):
         body.append(_text(x0 + head_w + (j + 0.5) * col_w, y0 + 20, col, size=12, weight="bold"))
