@@ -210,8 +210,13 @@ _GENERATES = {"proposer": "propose_concepts", "coder": "write_code", "solver": "
 def test_evolmm_rounds_end_to_end(run, tmp_path):
     import yaml
 
-    workdir = _with_resources(run, tmp_path / "evolmm")
-    snakemake(workdir, "--config", "rounds=2", "method=evolmm")
+    # The warm-up teaches the method's own formats: EvoLMM warms up the same base model on its
+    # Proposer and Solver examples (fewer items than the default, to keep the test short).
+    workdir = make_workdir(tmp_path / "evolmm")
+    shutil.copytree(run / "resources/tiny-base", workdir / "resources/tiny-base")
+    snakemake(workdir, "--config", "rounds=2", "method=evolmm", "warmup={'items': 48}")
+    warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
+    assert set(warm["examples_per_role"]) == {"evolmm_proposer", "evolmm_solver"}
     cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())["evolmm"]
     for r in (1, 2):
         d = workdir / f"results/round_{r}"
