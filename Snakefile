@@ -26,6 +26,7 @@ else:
 
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -94,11 +94,17 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(tmp_path):
 
 
 def _dataclass_sections():
+    from evovlm.evaluate import EvalConfig
     from evovlm.render import RenderConfig
     from evovlm.tiny import TinySpec
     from evovlm.warmup import WarmupConfig
 
-    sections = {("render",): RenderConfig, ("tiny",): TinySpec, ("warmup",): WarmupConfig}
+    sections = {
+        ("render",): RenderConfig,
+        ("tiny",): TinySpec,
+        ("warmup",): WarmupConfig,
+        ("eval",): EvalConfig,
+    }
     try:
         from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig
 

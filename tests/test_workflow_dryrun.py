@@ -10,7 +10,9 @@ from tests.conftest import REPO
 
 
 def dry_run(*config: str, extra: tuple[str, ...] = ()) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "-n", "--cores", "2", "--quiet", "rules", *extra]
+    # --forceall: plan every job, whatever a previous run left in the checkout.
+    cmd = [sys.executable, "-m", "snakemake", "-n", "-F", "--cores", "2", "--quiet", "rules"]
+    cmd += extra
     if config:
         cmd += ["--config", *config]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -36,6 +38,8 @@ def test_five_rounds_list_per_round_jobs():
         assert counts[rule] == 5, rule  # one shard per stage by default
     assert counts["gather_shards"] == 15
     assert counts["train_policy"] == 15  # three lineages (share_weights: false)
+    assert counts["evaluate_policy"] == 6  # the base model and each round's Solver
+    assert counts["build_benchmark"] == counts["summarize_eval"] == 1
 
 
 def test_shards_multiply_generation_jobs_only():

@@ -239,3 +239,22 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
         assert (d / "checkpoint/shared/model.safetensors").is_file()  # one shared policy
     log = (workdir / "logs/ask_questions/round_2.1-of-1.log").read_text()
     assert "results/round_1/checkpoint/shared" in log
+
+
+def test_evaluation_of_base_and_every_round(run):
+    import yaml
+
+    from evovlm.schema import EVAL
+
+    n_items = yaml.safe_load((run / "config/config.yaml").read_text()).get("eval", {})
+    n_items = n_items.get("builtin_items", 32)
+    table = pl.read_parquet(run / "results/eval/accuracy.parquet")
+    assert table["policy"].to_list() == ["base", "round_1", "round_2"]
+    assert table["benchmark"].unique().to_list() == ["procedural"]
+    assert table["n"].to_list() == [2 * n_items] * 3
+    for row in table.iter_rows(named=True):
+        results = read_parquet(run / f"results/eval/{row['policy']}.parquet", EVAL)
+        assert row["correct"] == results["correct"].sum()
+        assert row["ci95_low"] <= row["accuracy"] <= row["ci95_high"]
+    log = (run / "logs/evaluate_policy/round_2.log").read_text()
+    assert "results/round_2/checkpoint/solver" in log

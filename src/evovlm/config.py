@@ -97,7 +97,24 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
         raise ConfigError(_one_line((unknown or errors)[0], schema))
     _fill_defaults(config, schema)
     check_model_path(config)
+    check_benchmark_paths(config)
     return config
+
+
+def check_benchmark_paths(config: dict) -> None:
+    benchmarks = config.get("eval", {}).get("benchmarks", [])
+    names = [b["name"] for b in benchmarks]
+    for i, bench in enumerate(benchmarks):
+        if names.count(bench["name"]) > 1 or bench["name"] == "procedural":
+            raise ConfigError(
+                f"config key 'eval.benchmarks.{i}.name': {bench['name']!r} is used twice or is "
+                "reserved; fix: give every benchmark its own name (not 'procedural')"
+            )
+        if not Path(bench["path"]).expanduser().is_file():
+            raise ConfigError(
+                f"config key 'eval.benchmarks.{i}.path': file {bench['path']!r} does not exist; "
+                "fix: point it at a local .parquet or .jsonl benchmark file"
+            )
 
 
 def check_model_path(config: dict) -> None:

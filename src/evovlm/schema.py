@@ -166,9 +166,47 @@ EVOLMM_ANSWERS = TableSpec(
     ),
 )
 
+BENCHMARK = TableSpec(
+    "benchmark",
+    (
+        ("benchmark", pa.string()),  # "procedural" (built in) or the name given in eval.benchmarks
+        ("item_id", pa.string()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("choices", pa.list_(pa.string())),  # multiple-choice options, or null
+        ("image", IMAGE),
+    ),
+)
+
+EVAL = TableSpec(
+    "eval",
+    (
+        ("policy", pa.string()),  # "base" or "round_<r>" (that round's trained Solver)
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("question", pa.string()),
+        ("reference", pa.string()),
+        ("completion", pa.string()),
+        ("prediction", pa.string()),  # the reply's last \boxed{}, or null
+        ("format_ok", pa.bool_()),
+        ("correct", pa.bool_()),
+    ),
+)
+
 SPECS = {
     s.name: s
-    for s in (PROPOSALS, PROGRAMS, RENDERS, ANSWERS, REWARDS, IMAGES, QUESTIONS, EVOLMM_ANSWERS)
+    for s in (
+        PROPOSALS,
+        PROGRAMS,
+        RENDERS,
+        ANSWERS,
+        REWARDS,
+        IMAGES,
+        QUESTIONS,
+        EVOLMM_ANSWERS,
+        BENCHMARK,
+        EVAL,
+    )
 }
 
 

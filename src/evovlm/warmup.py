@@ -30,7 +30,7 @@ class WarmupConfig:
     """Config section ``warmup`` (used only when model.base is 'embedded')."""
 
     enabled: bool = True  # false: the embedded base is the raw random model
-    items: int = 192 # procedural items; each gives one example per role
+    items: int = 192  # procedural items; each gives one example per role
     epochs: float = 8.0  # passes over the examples
     learning_rate: float = 5e-3  # AdamW peak learning rate (linear decay)
     batch_size: int = 8  # examples per step

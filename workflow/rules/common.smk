@@ -16,6 +16,7 @@ wildcard_constraints:
     role=r"proposer|coder|solver",
     lineage=r"proposer|coder|solver|shared",
     stage=r"proposals|programs|answers|questions",
+    policy=r"base|round_\d+",
 
 
 scattergather:
@@ -114,9 +115,34 @@ def train_policy_input(wildcards):
     return policy(train_role(wildcards))(wildcards)
 
 
+def eval_policies():
+    """The policies evaluated: the base model, then each round's trained Solver."""
+    return ["base"] + [f"round_{r}" for r in rounds()]
+
+
+def eval_policy_path(wildcards):
+    if wildcards.policy == "base":
+        return base_model()
+    return f"results/{wildcards.policy}/checkpoint/{lineage('solver')}"
+
+
+def eval_policy_input(wildcards):
+    if wildcards.policy == "base" and not EMBEDDED:
+        return []  # a configured base model (folder or hub id) is not built by a rule
+    return eval_policy_path(wildcards)
+
+
+def benchmark_params():
+    """The eval keys that change the items (not the sampling settings)."""
+    keys = ("builtin_items", "seed", "benchmarks", "max_items")
+    return {key: config["eval"][key] for key in keys}
+
+
 def all_targets():
     targets = []
     for r in rounds():
         targets.append(f"results/round_{r}/metrics.json")
         targets += [f"results/round_{r}/checkpoint/{name}" for name in LINEAGES]
+    if config["eval"]["enabled"]:
+        targets.append("results/eval/accuracy.parquet")
     return targets

@@ -1,0 +1,18 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+
+from evovlm.evaluate import EvalConfig, evaluate  # noqa: E402
+from evovlm.schema import BENCHMARK, EVAL, read_parquet, write_parquet  # noqa: E402
+from evovlm.stages import engine_from_config  # noqa: E402
+
+p = snakemake.params
+frame = evaluate(
+    engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
+    read_parquet(snakemake.input.benchmark, BENCHMARK),
+    snakemake.wildcards.policy,
+    EvalConfig.from_dict(p.eval),
+    seed=p.seed,
+)
+write_parquet(frame, snakemake.output.results, EVAL)
+print(f"{frame['correct'].sum()}/{frame.height} correct", file=sys.stderr)

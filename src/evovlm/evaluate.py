@@ -1,0 +1,271 @@
+"""Evaluation of a Solver policy: the built-in procedural benchmark and local benchmark files.
+
+The built-in benchmark is ``synth`` items drawn from their own seed (never the warm-up's), each
+giving an easy and a hard question with exact answers, rendered through the project's SVG
+renderer. Local benchmarks are Parquet or JSONL files with a question, an image and an answer
+(and optional multiple-choice options), e.g. exports of ChartQA, MathVista or MathVerse. Every
+item is asked with the Solver's own prompt, the reply's last ``\\boxed{}`` is the prediction,
+and ``grade`` decides; accuracy per benchmark and policy comes with a Wilson 95% interval.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from evovlm import parse, prompts, synth
+from evovlm.engines import Request
+from evovlm.grade import grade
+from evovlm.schema import BENCHMARK, EVAL, empty_frame
+from evovlm.stages import png_to_image, request_seed, sampling_params
+
+BUILTIN = "procedural"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Config section ``eval``."""
+
+    enabled: bool = True  # evaluate the base model and every round's Solver
+    builtin_items: int = 32  # procedural items (two questions each); 0 = none
+    seed: int = 1000  # item seed of the built-in benchmark (the warm-up uses its own)
+    benchmarks: list = field(default_factory=list)  # [{name, path}]: local Parquet/JSONL files
+    max_items: int = 0  # per local benchmark, the first N items; 0 = all
+    temperature: float = 0.0  # 0 = greedy
+    max_tokens: int = 96  # new tokens per answer
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> EvalConfig:
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"eval: unknown key(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+class BenchmarkError(ValueError):
+    """A local benchmark file that cannot be used (message names the file and the fix)."""
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def builtin_benchmark(n_items: int, seed: int, render_cfg=None) -> pl.DataFrame:
+    """Two rows (easy, hard) per procedural item, with the item's SVG rendered to PNG."""
+    from evovlm.render import RenderConfig, render_svg
+
+    render_cfg = render_cfg or RenderConfig()
+    rows = []
+    for item in synth.generate_items(n_items, seed=seed):
+        rendered = render_svg(item.svg, render_cfg)
+        if not rendered.ok:  # the generator's own SVG always renders; never score a blank
+            raise RuntimeError(f"{item.item_id}: built-in item failed to render: {rendered.error}")
+        for kind in ("easy", "hard"):
+            rows.append(
+                {
+                    "benchmark": BUILTIN,
+                    "item_id": f"{item.item_id}-{kind}",
+                    "question": getattr(item, f"{kind}_question"),
+                    "answer": getattr(item, f"{kind}_answer"),
+                    "choices": None,
+                    "image": {"bytes": rendered.png, "path": None},
+                }
+            )
+    return _benchmark_frame(rows)
+
+
+def _benchmark_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    if not rows:
+        return empty_frame(BENCHMARK)
+    return pl.DataFrame(rows, schema=pl.from_arrow(BENCHMARK.schema.empty_table()).schema)
+
+
+def _image_bytes(value: Any, folder: Path, where: str) -> bytes:
+    """PNG/JPEG bytes from a HF image struct, raw bytes, or a path relative to the file."""
+    if isinstance(value, list):  # an `images` column: the first image (one-image prompt)
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return value["bytes"]
+        value = value.get("path")
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str) and value:
+        path = Path(value) if Path(value).is_absolute() else folder / value
+        if path.is_file():
+            return path.read_bytes()
+        raise BenchmarkError(f"{where}: image file {path} does not exist")
+    raise BenchmarkError(f"{where}: no image (give an 'image' or 'images' column)")
+
+
+def load_benchmark(name: str, path: str | Path, max_items: int = 0) -> pl.DataFrame:
+    """A local benchmark file as benchmark rows; images are re-encoded as PNG."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError(f"eval.benchmarks.{name}: {path} does not exist")
+    if path.suffix == ".parquet":
+        raw = pl.read_parquet(path)
+    elif path.suffix in (".jsonl", ".json"):
+        raw = pl.read_ndjson(path)
+    else:
+        raise BenchmarkError(f"eval.benchmarks.{name}: {path} is not .parquet or .jsonl")
+    missing = [c for c in ("question", "answer") if c not in raw.columns]
+    image_col = next((c for c in ("image", "images") if c in raw.columns), None)
+    if missing or image_col is None:
+        need = missing + ([] if image_col else ["image or images"])
+        raise BenchmarkError(f"eval.benchmarks.{name}: {path} lacks column(s) {need}")
+    if max_items:
+        raw = raw.head(max_items)
+    id_col = next((c for c in ("id", "item_id", "pid", "question_id") if c in raw.columns), None)
+    rows = []
+    for i, row in enumerate(raw.iter_rows(named=True)):
+        where = f"{path} row {i}"
+        data = _image_bytes(row[image_col], path.parent, where)
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except Exception as exc:  # noqa: BLE001 - any undecodable image is the file's fault
+            raise BenchmarkError(f"{where}: image does not decode ({exc})") from exc
+        choices = row.get("choices")
+        if isinstance(choices, str):
+            choices = json.loads(choices) if choices.startswith("[") else None
+        rows.append(
+            {
+                "benchmark": name,
+                "item_id": f"{name}-{row[id_col] if id_col else i}",
+                "question": str(row["question"]),
+                "answer": str(row["answer"]),
+                "choices": [str(c) for c in choices] if choices else None,
+                "image": {"bytes": _png(image), "path": None},
+            }
+        )
+    return _benchmark_frame(rows)
+
+
+def build_benchmark(cfg: EvalConfig, render_cfg=None) -> pl.DataFrame:
+    """The built-in items, then each local benchmark, in config order."""
+    frames = [builtin_benchmark(cfg.builtin_items, cfg.seed, render_cfg)]
+    frames += [load_benchmark(b["name"], b["path"], cfg.max_items) for b in cfg.benchmarks]
+    return pl.concat(frames)
+
+
+def question_text(question: str, choices: list[str] | None) -> str:
+    if not choices:
+        return question
+    options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices[: len(LETTERS)]))
+    return f"{question}\nChoices:\n{options}\nAnswer with the letter of the correct choice."
+
+
+def is_correct(prediction: str | None, answer: str, choices: list[str] | None) -> bool:
+    """``grade``, plus for multiple choice: a letter whose option grades equal to the answer,
+    or the option text of the answer's letter."""
+    if prediction is None:
+        return False
+    if grade(prediction, answer):
+        return True
+    if not choices:
+        return False
+    letter = prediction.strip().strip("().").upper()
+    if len(letter) == 1 and letter in LETTERS[: len(choices)]:
+        option = choices[LETTERS.index(letter)]
+        if grade(option, answer):
+            return True
+    ref = answer.strip().strip("().").upper()
+    if len(ref) == 1 and ref in LETTERS[: len(choices)]:
+        return grade(prediction, choices[LETTERS.index(ref)])
+    return False
+
+
+def evaluate(
+    engine, items: pl.DataFrame, policy: str, cfg: EvalConfig, seed: int = 0
+) -> pl.DataFrame:
+    """One reply per item from ``engine``; the prediction is its last ``\\boxed{}``."""
+    rows_in = items.to_dicts()
+    sampling = sampling_params({"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}, 1)
+    requests = [
+        Request(
+            messages=prompts.render_messages(
+                "solver", question=question_text(row["question"], row["choices"])
+            ),
+            images=[png_to_image(row["image"]["bytes"])],
+            sampling=sampling,
+            seed=request_seed(seed, 0, "eval", row["item_id"]),
+        )
+        for row in rows_in
+    ]
+    rows = []
+    for row, output in zip(rows_in, engine.generate(requests), strict=True):
+        text = output.samples[0].text
+        prediction, format_ok = parse.parse_solver(text)
+        rows.append(
+            {
+                "policy": policy,
+                "benchmark": row["benchmark"],
+                "item_id": row["item_id"],
+                "question": row["question"],
+                "reference": row["answer"],
+                "completion": text,
+                "prediction": prediction,
+                "format_ok": bool(format_ok),
+                "correct": is_correct(prediction, row["answer"], row["choices"]),
+            }
+        )
+    if not rows:
+        return empty_frame(EVAL)
+    return pl.DataFrame(rows, schema=pl.from_arrow(EVAL.schema.empty_table()).schema)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
+    """Wilson score interval of a binomial proportion (sound at 0/n and n/n, unlike Wald)."""
+    if n == 0:
+        return None, None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_table(results: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """Accuracy with a 95% Wilson interval per (policy, benchmark); policies in ``order``."""
+    rows = []
+    for (policy, benchmark), group in results.group_by("policy", "benchmark"):
+        k, n = int(group["correct"].sum()), group.height
+        low, high = wilson_interval(k, n)
+        rows.append(
+            {
+                "policy": policy,
+                "benchmark": benchmark,
+                "n": n,
+                "correct": k,
+                "accuracy": k / n,
+                "ci95_low": low,
+                "ci95_high": high,
+                "boxed_rate": float(group["prediction"].is_not_null().mean()),
+            }
+        )
+    rank = {p: i for i, p in enumerate(order)}
+    rows.sort(key=lambda r: (r["benchmark"], rank.get(r["policy"], len(rank))))
+    schema = {
+        "policy": pl.String,
+        "benchmark": pl.String,
+        "n": pl.Int64,
+        "correct": pl.Int64,
+        "accuracy": pl.Float64,
+        "ci95_low": pl.Float64,
+        "ci95_high": pl.Float64,
+        "boxed_rate": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)

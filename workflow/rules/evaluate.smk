@@ -1,0 +1,59 @@
+# Evaluation: the base model and every round's Solver on the same benchmark items.
+
+
+rule build_benchmark:
+    """The evaluation items: procedural charts and diagrams with exact answers (rendered by the
+    sandbox), plus any local benchmark files from eval.benchmarks."""
+    input:
+        files=[bench["path"] for bench in config["eval"]["benchmarks"]],
+    output:
+        benchmark="results/eval/benchmark.parquet",
+    log:
+        "logs/build_benchmark.log",
+    conda:
+        "../../envs/evovlm.yaml"
+    params:
+        eval=benchmark_params(),
+        render=config["render"],
+    script:
+        "../../scripts/build_benchmark.py"
+
+
+rule evaluate_policy:
+    """One answer per benchmark item from a policy: 'base' or 'round_<r>' (that round's Solver)."""
+    input:
+        policy=eval_policy_input,
+        benchmark="results/eval/benchmark.parquet",
+    output:
+        results="results/eval/{policy}.parquet",
+    log:
+        "logs/evaluate_policy/{policy}.log",
+    benchmark:
+        "logs/benchmarks/evaluate_policy/eval_{policy}.tsv"
+    conda:
+        "../../envs/evovlm.yaml"
+    resources:
+        gpu=1,
+    params:
+        policy=eval_policy_path,
+        eval=config["eval"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    script:
+        "../../scripts/evaluate_policy.py"
+
+
+rule summarize_eval:
+    """Accuracy with a 95% interval per benchmark and policy, the base model first."""
+    input:
+        results=expand("results/eval/{policy}.parquet", policy=eval_policies()),
+    output:
+        accuracy="results/eval/accuracy.parquet",
+    log:
+        "logs/summarize_eval.log",
+    conda:
+        "../../envs/evovlm.yaml"
+    params:
+        order=eval_policies(),
+    script:
+        "../../scripts/summarize_eval.py"
