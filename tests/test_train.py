@@ -137,7 +137,7 @@ def full_image_run(tiny_model_dir, image_samples, tmp_path_factory):
 
 def test_config_rejects_unknown_and_bad_values():
     assert train.TrainConfig.from_dict({}).learning_rate == 1e-6
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown train config key"):
         train.TrainConfig.from_dict({"learning_rat": 1e-5})
     with pytest.raises(ValueError, match="method"):
         train.TrainConfig.from_dict({"method": "qlora"})

@@ -117,6 +117,19 @@ def check_benchmark_paths(config: dict) -> None:
             )
 
 
+def section_from_dict(cls, data: dict | None, section: str):
+    """Build the dataclass ``cls`` of config section ``section``; an unknown key is a ValueError
+    naming the section and the known keys."""
+    from dataclasses import fields
+
+    data = dict(data or {})
+    known = sorted(f.name for f in fields(cls))
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {section} config key(s) {unknown}; known keys: {known}")
+    return cls(**data)
+
+
 def check_model_path(config: dict) -> None:
     base = config.get("model", {}).get("base", EMBEDDED)
     if base == EMBEDDED:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from evovlm import parse, prompts, synth
+from evovlm.config import section_from_dict
 from evovlm.engines import Request
 from evovlm.grade import grade
 from evovlm.schema import BENCHMARK, EVAL, empty_frame
@@ -43,12 +44,7 @@ class EvalConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> EvalConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"eval: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return section_from_dict(cls, d, "eval")
 
 
 class BenchmarkError(ValueError):

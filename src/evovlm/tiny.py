@@ -18,9 +18,11 @@ import argparse
 import json
 import os
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+
+from evovlm.config import section_from_dict
 
 # The special tokens Qwen-VL's modelling code and chat template expect.
 SPECIAL_TOKENS = [
@@ -70,12 +72,7 @@ class TinySpec:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TinySpec:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"tiny: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return section_from_dict(cls, d, "tiny")
 
 
 def corpus_text() -> str:

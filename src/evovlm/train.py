@@ -33,11 +33,13 @@ import shutil
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+
+from evovlm.config import section_from_dict
 
 log = logging.getLogger("evovlm.train")
 
@@ -95,12 +97,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> TrainConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"train: unknown key(s) {unknown}; known: {sorted(known)}")
-        cfg = cls(**d)
+        cfg = section_from_dict(cls, d, "train")
         cfg.validate()
         return cfg
 

@@ -18,11 +18,12 @@ import json
 import random
 import shutil
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evovlm import prompts, synth
+from evovlm.config import section_from_dict
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,7 @@ class WarmupConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WarmupConfig:
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"warmup: unknown key(s) {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return section_from_dict(cls, d, "warmup")
 
 
 REASONING = {

@@ -7,6 +7,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+from evovlm.config import section_from_dict
+
 #: Every render gets exactly one of these (documented in :mod:`evovlm.render`).
 RENDER_STATUSES: tuple[str, ...] = (
     "ok",
@@ -82,12 +84,7 @@ class RenderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> RenderConfig:
         """Build from the ``render:`` config section; an unknown key is a ValueError."""
-        d = dict(d or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown render config key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**d)
+        return section_from_dict(cls, d, "render")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
