@@ -135,3 +135,29 @@ def test_sample_seed_is_stable():
     assert sample_seed(1, 0) == sample_seed(1, 0)
     assert sample_seed(1, 0) != sample_seed(1, 1)
     assert 0 <= sample_seed(123, 4) < 2**63
+
+
+def test_vision_placeholders_are_never_sampled(engine):
+    from evovlm.modeling import vision_placeholder_ids
+
+    never = set(vision_placeholder_ids(engine.processor.tokenizer))
+    assert len(never) == 2
+    requests = [
+        Request(
+            messages=[{"role": "user", "content": [{"type": "text", "text": f"Say {i}."}]}],
+            sampling=SamplingParams(n=8, temperature=2.0, max_tokens=64),
+            seed=i,
+        )
+        for i in range(12)
+    ]
+
+    def sampled():
+        return [t for out in engine.generate(requests) for s in out.samples for t in s.token_ids]
+
+    assert not never.intersection(sampled())
+    # Control: the same requests without the mask do draw placeholders from the random model.
+    saved, engine.never_ids = engine.never_ids, []
+    try:
+        assert never.intersection(sampled())
+    finally:
+        engine.never_ids = saved

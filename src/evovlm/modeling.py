@@ -45,6 +45,21 @@ class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
         return result
 
 
+# Tokens that stand for pixels: a completion holding one cannot be replayed in training (the
+# vision tower would be fed no image for it), so engines never sample them.
+VISION_PLACEHOLDERS = ("<|image_pad|>", "<|video_pad|>")
+
+
+def vision_placeholder_ids(tokenizer) -> list[int]:
+    """Ids of :data:`VISION_PLACEHOLDERS` that ``tokenizer`` knows."""
+    ids = []
+    for token in VISION_PLACEHOLDERS:
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if tid is not None and tid != tokenizer.unk_token_id:
+            ids.append(tid)
+    return sorted(ids)
+
+
 def resolve_model_path(model: str | os.PathLike) -> str:
     """A local folder (must exist) or a hub id (``owner/name``), as a string."""
     text = str(model)

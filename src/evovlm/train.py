@@ -273,14 +273,13 @@ def build_groups(
 
     stats = GroupStats(role=role, samples=samples.height)
     # A completion holding an image/video placeholder token would be fed to the vision tower
-    # without pixels (a random policy does emit them); such samples cannot be replayed.
+    # without pixels; such samples cannot be replayed. The HF engine never samples them; samples
+    # from elsewhere (another engine, an old table) are checked here.
     placeholders = set()
     if processor is not None:
-        tok = processor.tokenizer
-        for token in ("<|image_pad|>", "<|video_pad|>"):
-            tid = tok.convert_tokens_to_ids(token)
-            if tid is not None and tid != tok.unk_token_id:
-                placeholders.add(tid)
+        from evovlm.modeling import vision_placeholder_ids
+
+        placeholders = set(vision_placeholder_ids(processor.tokenizer))
     candidates: list[Group] = []
     for (group_id,), rows in samples.sort("sample_id").group_by(["group_id"], maintain_order=True):
         stats.groups_total += 1

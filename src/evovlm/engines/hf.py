@@ -23,19 +23,26 @@ from transformers import (
 )
 
 from evovlm.engines import Request, RequestOutput, Sample, SamplingParams, sample_seed
-from evovlm.modeling import load_model, load_processor
+from evovlm.modeling import load_model, load_processor, vision_placeholder_ids
 
 
 class _RowWarper(LogitsProcessor):
-    """Applies each row's own temperature/top-k/top-p, then its own Gumbel noise."""
+    """Masks the never-sampled tokens, then applies each row's own temperature/top-k/top-p,
+    then its own Gumbel noise."""
 
-    def __init__(self, params: list[SamplingParams], seeds: list[int], device):
+    def __init__(
+        self, params: list[SamplingParams], seeds: list[int], device, never: list[int] = ()
+    ):
         self.params = params
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.device = device
+        self.never = list(never)
 
     def __call__(self, input_ids, scores):
         scores = scores.float()
+        if self.never:  # out of place: generate keeps this very tensor as the raw logits
+            index = torch.tensor(self.never, device=scores.device)
+            scores = scores.index_fill(1, index, float("-inf"))
         out = torch.empty_like(scores)
         for row, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
             s = scores[row : row + 1]
@@ -68,6 +75,9 @@ class HFEngine:
         if tok.eos_token_id is not None:
             self.eos_ids.add(tok.eos_token_id)
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else next(iter(self.eos_ids))
+        # Vision placeholders are never sampled (a completion with one cannot be trained on).
+        # Log-probs stay those of the raw model logits.
+        self.never_ids = [t for t in vision_placeholder_ids(tok) if t not in self.eos_ids]
 
     def prompt_text(self, request: Request) -> str:
         return self.processor.apply_chat_template(
@@ -113,7 +123,9 @@ class HFEngine:
             do_sample=False,
             num_beams=1,
             max_new_tokens=max_new,
-            logits_processor=LogitsProcessorList([_RowWarper(params, seeds, self.model.device)]),
+            logits_processor=LogitsProcessorList(
+                [_RowWarper(params, seeds, self.model.device, self.never_ids)]
+            ),
             output_logits=True,
             return_dict_in_generate=True,
             pad_token_id=self.pad_id,
