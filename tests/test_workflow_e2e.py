@@ -173,10 +173,16 @@ def test_shard_count_does_not_change_rows(run, tmp_path):
     # downstream of another until-rule (gather_shards) trips Snakemake's scheduler (issue 823).
     targets = [f"results/round_1/{name}.parquet" for name in ("proposals", "programs", "answers")]
     snakemake(workdir, *targets, "--config", "rounds=1", "shards=3")
-    one, three = tables(run, 1), {}
+    one = tables(run, 1)
     for name, spec in (("proposals", PROPOSALS), ("programs", PROGRAMS), ("answers", ANSWERS)):
         three = read_parquet(workdir / f"results/round_1/{name}.parquet", spec)
-        assert three.equals(one[name]), name
+        # Ids, prompts, sampled tokens, texts and parsed fields are identical. Log-probs are
+        # floats from batches of other shapes (other rows, other padding): equal to ~1e-5, not
+        # bit for bit (neither transformers nor vLLM kernels are batch-invariant).
+        assert three.drop("logprobs").equals(one[name].drop("logprobs")), name
+        for a, b in zip(three["logprobs"], one[name]["logprobs"], strict=True):
+            assert len(a) == len(b)
+            assert max((abs(x - y) for x, y in zip(a, b, strict=True)), default=0.0) < 1e-4
 
 
 def _with_resources(run: Path, path: Path) -> Path:
