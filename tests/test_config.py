@@ -136,3 +136,65 @@ def test_schema_sections_match_the_library_dataclasses(path):
             class_defaults[f.name] = f.default_factory()
     normalise = lambda d: {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}  # noqa: E731
     assert normalise(schema_defaults) == normalise(class_defaults)
+
+
+@pytest.mark.parametrize(
+    ("patch", "path", "expected"),
+    [
+        ({"warmup__items": "48"}, ("warmup", "items"), 48),
+        ({"mmzero__proposer__temperature": "0.8"}, ("mmzero", "proposer", "temperature"), 0.8),
+        ({"train__learning_rate": "1e-5"}, ("train", "learning_rate"), 1e-5),
+        ({"train__gradient_checkpointing": "false"}, ("train", "gradient_checkpointing"), False),
+        ({"mmzero__share_weights": "True"}, ("mmzero", "share_weights"), True),
+    ],
+)
+def test_numbers_and_booleans_written_as_text_are_read_as_such(config, patch, path, expected):
+    """Snakemake hands nested --config values over as strings (YAML BaseLoader)."""
+    cfg = copy.deepcopy(config)
+    ((dotted, value),) = patch.items()
+    node = cfg
+    *parents, last = dotted.split("__")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = value
+    validate_config(cfg)
+    for part in path:
+        cfg = cfg[part]
+    assert cfg == expected and type(cfg) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("patch", "hint"),
+    [
+        ({"warmup__items": "4.5"}, "'warmup.items': '4.5' is not of type 'integer'"),
+        ({"train__gradient_checkpointing": "yes"}, "is not of type 'boolean'"),
+        ({"mmzero__proposer__temperature": "hot"}, "is not of type 'number'"),
+    ],
+)
+def test_text_that_is_not_the_declared_type_is_still_an_error(config, patch, hint):
+    assert hint in _error(config, **patch)
+
+
+def test_nested_command_line_overrides_reach_the_workflow():
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-F",
+            "--cores",
+            "1",
+            "--quiet",
+            "rules",
+            "--config",
+            "rounds=1",
+            "warmup={items: 48}",
+            "train={max_steps: 2, method: lora}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "config error" not in proc.stderr

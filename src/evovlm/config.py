@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,39 @@ def _fill_defaults(instance: Any, schema: dict) -> None:
             instance[key] = copy.deepcopy(sub["default"])
         if key in instance:
             _fill_defaults(instance[key], sub)
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _coerce_text(value: Any, schema: dict) -> Any:
+    """Numbers and booleans written as text become the type the schema declares.
+
+    Snakemake parses nested ``--config`` values with YAML's BaseLoader, so
+    ``--config "train={max_steps: 8}"`` arrives as ``{"max_steps": "8"}``. Text that is not a
+    number or boolean (``rounds: five``) is left for the schema to reject.
+    """
+    kind = schema.get("type")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, sub in value.items():
+            sub_schema = props.get(key, extra if isinstance(extra, dict) else {})
+            value[key] = _coerce_text(sub, sub_schema)
+        return value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_coerce_text(v, schema["items"]) for v in value]
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if kind == "integer" and _INTEGER.fullmatch(text):
+        return int(text)
+    if kind == "number" and _NUMBER.fullmatch(text):
+        return float(text)
+    if kind == "boolean" and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return value
 
 
 def _key_path(error) -> str:
@@ -87,6 +121,7 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
         schema = load_schema(schema)
     if not isinstance(config, dict):
         raise ConfigError("config must be a mapping of keys to values (check the YAML file)")
+    _coerce_text(config, schema)
     errors = sorted(
         Draft202012Validator(schema).iter_errors(config),
         key=lambda e: (len(list(e.absolute_path)), _key_path(e), e.validator),
