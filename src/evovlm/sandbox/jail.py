@@ -182,6 +182,7 @@ class AuditState:
         self.private_dir = os.path.realpath(private_dir)
         self.read_roots = tuple(os.path.realpath(r) for r in read_roots) + (self.private_dir,)
         self.violation: str | None = None
+        self.inert: set[str] = set()  # event names no rule applies to (see hook)
 
     def deny(self, what: str):
         if self.violation is None:
@@ -201,6 +202,10 @@ class AuditState:
             return "?"
 
     def hook(self, event: str, args: tuple) -> None:
+        # Most events no rule looks at, and that is decided by the name alone: matplotlib raises
+        # ~2,500 `builtins.id` events per figure. Such names are remembered and skipped at once.
+        if event in self.inert:
+            return
         if event == "open":
             path = self._path(args[0])
             if path is None:
@@ -226,6 +231,8 @@ class AuditState:
                 self.deny(f"import {args[0]}")
         elif event.startswith(_DENIED_PREFIXES):
             self.deny(event)
+        else:
+            self.inert.add(event)
 
 
 def _forbidden_function(name: str, state: AuditState):
