@@ -111,7 +111,10 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} CPUs, pool workers: {args.workers}, pool start {started:.1f} s"
     )
-    print(f"sandbox: seccomp={info.get('seccomp')} private network namespace={info.get('netns')}")
+    print(
+        f"sandbox: seccomp={info.get('seccomp')} private network namespace={info.get('netns')} "
+        f"landlock ABI={info.get('landlock')}"
+    )
     print(f"{'':24s}{'warm pool':>12s}{'fresh python':>14s}{'speed-up':>10s}")
     for name, pool_rate, base_rate in (
         ("svg", pool_svg, base_svg),

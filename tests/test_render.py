@@ -328,6 +328,52 @@ def test_writes_outside_private_dir_forbidden(pool, tmp_path):
     assert pool.render("open('ok.txt', 'w').write('x')\n" + BAR_CHART).status == "ok"
 
 
+def test_a_caught_violation_cannot_be_undone(pool, tmp_path):
+    """A program that catches the denial and reaches the audit state through the traceback
+    (to clear the violation and widen its roots) gets no further than the denial itself."""
+    target = tmp_path / "escaped.txt"
+    code = (
+        "try:\n"
+        "    import socket\n"
+        "    socket.socket()\n"
+        "except BaseException as exc:\n"
+        "    tb = exc.__traceback__\n"
+        "    while tb is not None:\n"
+        "        state = tb.tb_frame.f_locals.get('self')\n"
+        "        if hasattr(state, 'violation'):\n"
+        "            state.violation = None\n"
+        "            state.private_dir = '/'\n"
+        "            state.read_roots = ('/',)\n"
+        "        tb = tb.tb_next\n"
+        f"open({str(target)!r}, 'w').write('escaped')\n" + BAR_CHART
+    )
+    result = pool.render(code)
+    assert result.status == "forbidden" and "socket" in result.error
+    assert not target.exists()
+
+
+def test_frames_reach_no_write_outside_the_private_dir(pool, tmp_path):
+    """Python-level state is reachable from the program's frames (sys._getframe); the kernel's
+    Landlock rules still refuse any write outside the private directory."""
+    if not pool.info.get("landlock"):
+        pytest.skip("the kernel has no Landlock")
+    target = tmp_path / "escaped.txt"
+    code = (
+        "import sys\n"
+        "frame = sys._getframe()\n"
+        "while frame is not None:\n"
+        "    for value in list(frame.f_locals.values()):\n"
+        "        if type(value).__name__ == 'AuditState':\n"
+        "            value.private_dir = '/'\n"
+        "            value.read_roots = ('/',)\n"
+        "    frame = frame.f_back\n"
+        f"open({str(target)!r}, 'w').write('escaped')\n" + BAR_CHART
+    )
+    result = pool.render(code)
+    assert result.status == "runtime_error" and "Permission denied" in result.error
+    assert not target.exists()
+
+
 def test_private_dirs_are_removed(pool):
     pool.render("open('left.txt', 'w').write('x' * 1000)\n" + BAR_CHART)
     assert sorted(os.listdir(pool.root)) == ["mplconfig"]

@@ -118,6 +118,64 @@ def install_seccomp(libc) -> bool:
     return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, FILTER
 
 
+# ---------------------------------------------------------------- Landlock
+
+# Landlock syscalls (the same numbers on every architecture) and the filesystem rights that
+# change something on disk; reads stay with the audit hook (fonts and caches are read from many
+# places by C libraries).
+_LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_WRITE_RIGHTS = {
+    1: sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12)),  # write, remove, make *
+    2: 1 << 13,  # refer (rename/link across directories)
+    3: 1 << 14,  # truncate
+}
+
+
+def landlock_abi(libc) -> int:
+    """The kernel's Landlock ABI version, 0 when there is none."""
+    if libc is None:
+        return 0
+    abi = libc.syscall(_LANDLOCK_CREATE_RULESET, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    return max(0, int(abi))
+
+
+def install_landlock(libc, writable: str) -> bool:
+    """Let the kernel refuse every write outside ``writable`` for this process and its threads:
+    enforced below Python, so no trick inside the program (frames, closures) can widen it.
+    False when the kernel has no Landlock."""
+    import ctypes
+
+    abi = landlock_abi(libc)
+    if abi < 1:
+        return False
+    rights = sum(bits for version, bits in _LANDLOCK_WRITE_RIGHTS.items() if version <= abi)
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(rights)
+    ruleset = libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
+    if ruleset < 0:
+        return False
+    try:
+        folder = os.open(writable, os.O_PATH | os.O_CLOEXEC)
+        try:
+            rule = PathBeneath(rights, folder)
+            if libc.syscall(_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) != 0:
+                return False  # 1 = LANDLOCK_RULE_PATH_BENEATH
+        finally:
+            os.close(folder)
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            return False
+        return libc.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) == 0
+    finally:
+        os.close(ruleset)
+
+
 # ---------------------------------------------------------------- audit hook
 
 _DENIED_PREFIXES = (
@@ -183,10 +241,15 @@ class AuditState:
         self.read_roots = tuple(os.path.realpath(r) for r in read_roots) + (self.private_dir,)
         self.violation: str | None = None
         self.inert: set[str] = set()  # event names no rule applies to (see hook)
+        # In the program's process: called with the first violation, reports it and ends the
+        # process, so the program never gets to catch the denial and undo this state.
+        self.on_violation = None
 
     def deny(self, what: str):
         if self.violation is None:
             self.violation = short_error(what)
+        if self.on_violation is not None:
+            self.on_violation(self.violation)
         raise SandboxViolation(f"forbidden in the sandbox: {what}")
 
     @staticmethod
@@ -471,9 +534,16 @@ def child_main(
         tempfile.tempdir = private_dir
         set_limits(cfg, base_address_space)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death: too_large
+        install_landlock(libc, private_dir)
         if cfg.seccomp:
             install_seccomp(libc)
         state = AuditState(private_dir, read_roots)
+
+        def report_and_exit(message: str) -> None:
+            write_all(result_fd, encode_result(RenderResult("forbidden", message)))
+            os._exit(0)
+
+        state.on_violation = report_and_exit
         _patch_modules(state)
         sys.addaudithook(state.hook)
         if language == "svg":

@@ -174,7 +174,8 @@ class RenderPool:
 
     @property
     def info(self) -> dict:
-        """What the first worker reported (pid, netns: private network namespace, seccomp)."""
+        """What the first worker reported (pid, netns: private network namespace, seccomp, landlock:
+        the kernel's Landlock ABI, 0 = none)."""
         return dict(self._handles[0].info) if self._handles else {}
 
     def worker_pids(self) -> list[int]:

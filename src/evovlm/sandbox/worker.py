@@ -176,7 +176,14 @@ def main() -> None:
     cfg = RenderConfig.from_dict(setup["config"])
     worker = Worker(cfg, setup["root"])
     worker.isolate_network()
-    hello = {"pid": os.getpid(), "netns": worker.netns, "seccomp": cfg.seccomp}
+    from .jail import landlock_abi
+
+    hello = {
+        "pid": os.getpid(),
+        "netns": worker.netns,
+        "seccomp": cfg.seccomp,
+        "landlock": landlock_abi(worker.libc),
+    }
     write_all(proto_out, encode_result(RenderResult("ok", json.dumps(hello))))
     while True:
         frame = read_frame(proto_in, 1 << 30)
