@@ -145,7 +145,8 @@ def check_benchmark_paths(config: dict) -> None:
                 f"config key 'eval.benchmarks.{i}.name': {bench['name']!r} is used twice or is "
                 "reserved; fix: give every benchmark its own name (not 'procedural')"
             )
-        if not Path(bench["path"]).expanduser().is_file():
+        bench["path"] = str(Path(bench["path"]).expanduser())  # rules see the expanded path
+        if not Path(bench["path"]).is_file():
             raise ConfigError(
                 f"config key 'eval.benchmarks.{i}.path': file {bench['path']!r} does not exist; "
                 "fix: point it at a local .parquet or .jsonl benchmark file"
