@@ -23,7 +23,7 @@ from evovlm import parse, prompts, synth
 from evovlm.config import section_from_dict
 from evovlm.engines import Request
 from evovlm.grade import grade
-from evovlm.schema import BENCHMARK, EVAL, empty_frame
+from evovlm.schema import BENCHMARK, EVAL, frame_from_rows
 from evovlm.stages import png_to_image, request_seed, sampling_params
 
 BUILTIN = "procedural"
@@ -78,13 +78,7 @@ def builtin_benchmark(n_items: int, seed: int, render_cfg=None) -> pl.DataFrame:
                     "image": {"bytes": rendered.png, "path": None},
                 }
             )
-    return _benchmark_frame(rows)
-
-
-def _benchmark_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    if not rows:
-        return empty_frame(BENCHMARK)
-    return pl.DataFrame(rows, schema=pl.from_arrow(BENCHMARK.schema.empty_table()).schema)
+    return frame_from_rows(rows, BENCHMARK)
 
 
 def _image_bytes(value: Any, folder: Path, where: str) -> bytes:
@@ -148,7 +142,7 @@ def load_benchmark(name: str, path: str | Path, max_items: int = 0) -> pl.DataFr
                 "image": {"bytes": _png(image), "path": None},
             }
         )
-    return _benchmark_frame(rows)
+    return frame_from_rows(rows, BENCHMARK)
 
 
 def build_benchmark(cfg: EvalConfig, render_cfg=None) -> pl.DataFrame:
@@ -219,9 +213,7 @@ def evaluate(
                 "correct": is_correct(prediction, row["answer"], row["choices"]),
             }
         )
-    if not rows:
-        return empty_frame(EVAL)
-    return pl.DataFrame(rows, schema=pl.from_arrow(EVAL.schema.empty_table()).schema)
+    return frame_from_rows(rows, EVAL)
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:

@@ -17,18 +17,14 @@ import polars as pl
 
 from evovlm import parse, prompts
 from evovlm.engines import Request
-from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, empty_frame
+from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, frame_from_rows
 from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def _frame(rows: list[dict[str, Any]], spec) -> pl.DataFrame:
-    if not rows:
-        return empty_frame(spec)
-    return pl.DataFrame(rows, schema=pl.from_arrow(spec.schema.empty_table()).schema).sort(
-        spec.names[1]
-    )
+    return frame_from_rows(rows, spec).sort(spec.names[1])
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -14,7 +14,7 @@ import polars as pl
 
 from evovlm import parse, prompts
 from evovlm.engines import Request
-from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, empty_frame
+from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, frame_from_rows
 from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
 
 PROPOSAL_FIELDS = (
@@ -32,11 +32,7 @@ def seed_topics(configured: list[str] | None) -> list[str]:
 
 
 def _frame(rows: list[dict[str, Any]], spec) -> pl.DataFrame:
-    if not rows:
-        return empty_frame(spec)
-    return pl.DataFrame(rows, schema=pl.from_arrow(spec.schema.empty_table()).schema).sort(
-        spec.names[1]
-    )
+    return frame_from_rows(rows, spec).sort(spec.names[1])
 
 
 def propose(

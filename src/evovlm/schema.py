@@ -214,6 +214,13 @@ def empty_frame(spec: TableSpec) -> pl.DataFrame:
     return pl.from_arrow(spec.schema.empty_table())
 
 
+def frame_from_rows(rows: list[dict], spec: TableSpec) -> pl.DataFrame:
+    """Row dicts as a frame with the table's declared column types (empty rows: empty table)."""
+    if not rows:
+        return empty_frame(spec)
+    return pl.DataFrame(rows, schema=empty_frame(spec).schema)
+
+
 def _check(table: pa.Table, spec: TableSpec, path: str | os.PathLike) -> pa.Table:
     for name, dtype in spec.columns:
         if name not in table.column_names:
