@@ -36,13 +36,12 @@ class _RowWarper(LogitsProcessor):
         self.params = params
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.device = device
-        self.never = list(never)
+        self.never = torch.tensor(list(never), dtype=torch.long, device=device)
 
     def __call__(self, input_ids, scores):
         scores = scores.float()
-        if self.never:  # out of place: generate keeps this very tensor as the raw logits
-            index = torch.tensor(self.never, device=scores.device)
-            scores = scores.index_fill(1, index, float("-inf"))
+        if self.never.numel():  # out of place: generate keeps this very tensor as the raw logits
+            scores = scores.index_fill(1, self.never.to(scores.device), float("-inf"))
         out = torch.empty_like(scores)
         for row, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
             s = scores[row : row + 1]
