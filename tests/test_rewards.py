@@ -18,7 +18,6 @@ from evovlm.rewards import (
     answer_entropy,
     bleu_clusters,
     bleu_clusters_reference,
-    bleu_similarity,
     bleu_tokens,
     content_type_penalties,
     difficulty,
@@ -179,25 +178,29 @@ def test_content_type_penalties():
 
 
 def test_sentence_bleu_hand_computed():
-    assert sentence_bleu(list("abcd"), list("abcd")) == 1.0
-    assert sentence_bleu(["x"], ["x"]) == 1.0  # smoothing: identical short texts score 1
-    # p1 = 3/4, p2 = 3/4, p3 = 2/3, p4 = 1/2, equal lengths
+    """NLTK's sentence_bleu, uniform weights, smoothing method1 (epsilon 0.1 for an order with
+    no match)."""
+    assert sentence_bleu(list("abcd"), list("abcd")) == approx(1.0)
+    # one token: orders 2-4 have no n-gram: (0 + 0.1) / 1 each
+    assert sentence_bleu(["x"], ["x"]) == approx((1 * 0.1 * 0.1 * 0.1) ** 0.25)
+    # p1 = 3/4, p2 = 2/3, p3 = 1/2, p4 = 0 -> 0.1 / 1, equal lengths
     assert sentence_bleu(list("abcd"), list("abce")) == approx(
-        (0.75 * 0.75 * (2 / 3) * 0.5) ** 0.25
+        (0.75 * (2 / 3) * 0.5 * 0.1) ** 0.25
     )
-    # brevity: hypothesis "a b" against "a b c d"
-    assert sentence_bleu(list("ab"), list("abcd")) == approx(math.exp(1 - 4 / 2))
-    # the other direction: p1 = 2/4, p2 = 2/4, p3 = 1/3, p4 = 1/2
-    assert sentence_bleu(list("abcd"), list("ab")) == approx((0.5 * 0.5 * (1 / 3) * 0.5) ** 0.25)
-    assert bleu_similarity(list("ab"), list("abcd")) == approx(
-        (math.exp(-1) + (0.5 * 0.5 * (1 / 3) * 0.5) ** 0.25) / 2
+    # brevity: hypothesis "a b" against "a b c d": p1 = 1, p2 = 1, p3 = 0.1/1, p4 = 0.1/1
+    assert sentence_bleu(list("ab"), list("abcd")) == approx(
+        math.exp(1 - 4 / 2) * (0.1 * 0.1) ** 0.25
+    )
+    # the other direction: p1 = 2/4, p2 = 1/3, p3 = 0.1/2, p4 = 0.1/1
+    assert sentence_bleu(list("abcd"), list("ab")) == approx(
+        (0.5 * (1 / 3) * 0.05 * 0.1) ** 0.25
     )
     assert sentence_bleu(list("ab"), list("cd")) == 0.0
-    assert sentence_bleu([], []) == 1.0 and sentence_bleu([], ["a"]) == 0.0
+    assert sentence_bleu([], []) == 0.0 and sentence_bleu([], ["a"]) == 0.0
 
 
-def test_bleu_tokens():
-    assert bleu_tokens("A red bar, 5%!") == ["a", "red", "bar", ",", "5", "%", "!"]
+def test_bleu_tokens_are_whitespace_tokens():
+    assert bleu_tokens("A red bar, 5%!") == ["A", "red", "bar,", "5%!"]
     assert bleu_tokens(None) == []
 
 
@@ -225,12 +228,7 @@ def test_pairwise_bleu_equals_straightforward(monkeypatch, dense_df, chunk):
     texts = _near_duplicates(64, seed=dense_df + chunk)
     tokens = [bleu_tokens(t) for t in texts]
     fast = pairwise_bleu(tokens)
-    slow = np.array(
-        [
-            [1.0 if i == j else bleu_similarity(a, b) for j, b in enumerate(tokens)]
-            for i, a in enumerate(tokens)
-        ]
-    )
+    slow = np.array([[sentence_bleu(a, b) for b in tokens] for a in tokens])
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
     assert bleu_clusters(texts) == bleu_clusters_reference(texts)
     assert max(bleu_clusters(texts)) > 1  # the data does exercise links
@@ -239,14 +237,98 @@ def test_pairwise_bleu_equals_straightforward(monkeypatch, dense_df, chunk):
 def test_bleu_clusters_edge_cases():
     assert bleu_clusters([]) == []
     assert bleu_clusters(["only one"]) == [1]
-    assert bleu_clusters(["same text", "same text", "same text"]) == [3, 3, 3]
+    long = "a red bar chart of yearly sales in five regions"
+    assert bleu_clusters([long, long, long]) == [3, 3, 3]
+    # two words: the 3- and 4-gram orders are smoothed, BLEU = 0.1^0.5 = 0.32: not linked
+    assert bleu_clusters(["same text", "same text"]) == [1, 1]
     assert bleu_clusters(["one thing", "something else entirely"]) == [1, 1]
-    # chaining: a~b and b~c link a and c although a and c alone would not (single linkage)
-    a = "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20"
-    b = a.replace("w20", "z20")
-    c = b.replace("w1 ", "z1 ")
-    d = c.replace("w2 ", "z2 ").replace("w3 ", "z3 ")
-    assert bleu_clusters([a, b, c, d]) == bleu_clusters_reference([a, b, c, d])
+
+
+def test_bleu_clusters_average_linkage_not_single():
+    """a~b and b~c are linked, a and c are not: single linkage would chain all three; average
+    linkage (the method's) merges a and b at 0.054, then {a, b} and c sit at
+    (0.296 + 0.241) / 2 = 0.27 >= 0.25, so c stays alone."""
+    words = [f"w{i}" for i in range(1, 21)]
+
+    def changed(tokens, *positions):
+        return [("z" + t if i in positions else t) for i, t in enumerate(tokens)]
+
+    b = changed(words, 0)
+    c = changed(b, 4, 6)
+    texts = [" ".join(t) for t in (words, b, c)]
+    dist = R.bleu_distances(texts)
+    assert dist[0, 1] < 0.25 and dist[1, 2] < 0.25 and dist[0, 2] > 0.25  # a chain
+    assert (dist[0, 2] + dist[1, 2]) / 2 >= 0.25
+    assert bleu_clusters(texts) == bleu_clusters_reference(texts) == [2, 2, 1]
+
+
+def test_bleu_distance_direction_is_lower_index_hypothesis():
+    """1 - BLEU(hypothesis=i, reference=j) for i < j, mirrored: the order of texts matters."""
+    short, longer = "a b c d e f", "a b c d e f g h"
+    dist = R.bleu_distances([short, longer])
+    assert dist[0, 1] == dist[1, 0] == approx(1 - sentence_bleu(short.split(), longer.split()))
+    flipped = R.bleu_distances([longer, short])
+    assert flipped[0, 1] == approx(1 - sentence_bleu(longer.split(), short.split()))
+    assert flipped[0, 1] != approx(dist[0, 1])
+
+
+def _method_clusters(texts, threshold=0.25):
+    """The MM-Zero reference procedure with NLTK and scikit-learn (test-only dependencies)."""
+    nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
+    cluster = pytest.importorskip("sklearn.cluster")
+    smooth = nltk_bleu.SmoothingFunction().method1
+    n = len(texts)
+    dist = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            score = nltk_bleu.sentence_bleu(
+                [texts[j].split()], texts[i].split(), smoothing_function=smooth
+            )
+            dist[i, j] = dist[j, i] = 1 - score
+    if n < 2:
+        return [1] * n
+    labels = cluster.AgglomerativeClustering(
+        n_clusters=None, metric="precomputed", linkage="average", distance_threshold=threshold
+    ).fit_predict(dist)
+    counts = np.bincount(labels)
+    return [int(counts[label]) for label in labels]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("seed", range(6))
+def test_bleu_clusters_equal_nltk_and_sklearn_random(seed):
+    texts = _near_duplicates(48, seed)
+    assert bleu_clusters(texts) == _method_clusters(texts)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_bleu_clusters_equal_nltk_and_sklearn_adversarial():
+    base = "what is the total value of the red bars in the chart for 2021 ?"
+    sets = [
+        [base] * 5 + ["completely different words here and there now"] * 3,  # duplicates
+        [base, base.upper(), base.lower(), base.replace(" ", "  ")],  # case, spacing
+        ["x", "x", "x y", "", "", "?"],  # very short and empty texts
+        [" ".join([w] * 30) for w in "aaaa"] + ["a " * 29 + "b"],  # repeated tokens (clipping)
+        [base.replace("red", c) for c in "red blue green teal gray pink".split()],  # a ladder
+        [base[: k * 6] for k in range(2, 12)],  # prefixes: brevity penalty both ways
+    ]
+    for texts in sets:
+        assert bleu_clusters(texts) == _method_clusters(texts), texts
+
+
+def test_diversity_issue_example_six_questions():
+    """Six questions, two near-copies in two pairs: the method's clusters [2, 2, 1, 1, 1, 1]."""
+    questions = [
+        "What is the value of the tallest bar in the chart shown above?",
+        "What is the value of the tallest bar in the chart shown here?",
+        "How many slices of the pie chart are larger than one quarter of it?",
+        "How many slices of the pie chart are larger than one quarter of the pie?",
+        "Which city had the highest rainfall in 2020?",
+        "What is the angle between the two marked lines?",
+    ]
+    got = bleu_clusters(questions)
+    assert got == [2, 2, 2, 2, 1, 1]
+    assert got == _method_clusters(questions)
 
 
 def test_text_diversity_penalties_hand_computed():
@@ -261,7 +343,7 @@ def test_text_diversity_penalties_hand_computed():
         hard_questions=["how many more votes than blue?", "what is the mean of all bars?", "x?"],
     )
     assert got == approx([0.5 * (0.45 + 0.20), 0.5 * (0.45 + 0.20), 0.0])
-    same = ["identical text"] * 3
+    same = ["an identical text of six words"] * 3
     assert text_diversity_penalties(same, same, same) == approx([0.5] * 3)  # 1.0 capped
     assert text_diversity_penalties([], [], []) == []
 

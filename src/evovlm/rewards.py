@@ -10,15 +10,14 @@ Fixed reference bugs: a Solver reply with no answer, or with a placeholder answe
 agreement or a verification share, and never scored -1 (its own Solver reward is the format
 term only, i.e. 0 without a boxed answer).
 
-Text diversity (MM-Zero Proposer): BLEU is sentence BLEU-4 with uniform weights on lower-cased
-word and punctuation tokens (regex ``\\w+|[^\\w\\s]``), "smoothing 2" of Chen & Cherry (2014) /
-Lin & Och (2004): add one to the matched and total counts of orders 2-4, none for unigrams, so
-identical texts of any length score 1; the usual brevity penalty. It is symmetrised as the mean
-of both directions. Two proposals are linked when ``1 - BLEU < threshold`` in a field; clusters
-are the connected components of those links (single linkage). ``pairwise_bleu`` computes the
-exact same numbers as the per-pair ``sentence_bleu`` for all pairs at once: clipped n-gram
-matches ``sum_g min(c_a(g), c_b(g))`` come from posting lists (n-grams in few texts) and from
-thresholded count-matrix products (n-grams in many texts), then BLEU is evaluated as arrays.
+Text diversity (MM-Zero Proposer), as the method computes it: whitespace tokens (case kept),
+NLTK's sentence BLEU-4 with smoothing method1 (an order with no match counts 0.1 matches), the
+distance of texts i < j is ``1 - BLEU(hypothesis=i, reference=j)`` mirrored to (j, i), and the
+clusters are average-linkage agglomerative clusters merged while the distance is under the
+threshold (SciPy's linkage, the one scikit-learn runs). ``pairwise_bleu`` computes the exact same
+numbers as the per-pair ``sentence_bleu`` for all pairs at once: clipped n-gram matches
+``sum_g min(c_a(g), c_b(g))`` come from posting lists (n-grams in few texts) and from thresholded
+count-matrix products (n-grams in many texts), then BLEU is evaluated as arrays.
 """
 
 from __future__ import annotations
@@ -337,14 +336,15 @@ def content_type_penalties(
 # BLEU and text diversity
 
 BLEU_MAX_ORDER = 4
-_BLEU_TOKEN = re.compile(r"\w+|[^\w\s]")
+# NLTK's SmoothingFunction().method1: an n-gram order with no match counts epsilon matches.
+BLEU_EPSILON = 0.1
 _DENSE_DF = 48  # n-grams in more texts than this go through matrix products, the rest through pairs
 _PAIR_CHUNK = 4_000_000  # posting pairs expanded at once (bounds memory)
 
 
 def bleu_tokens(text: str | None) -> list[str]:
-    """Lower-cased word and punctuation tokens."""
-    return _BLEU_TOKEN.findall(text.lower()) if text else []
+    """Whitespace tokens, case kept (what the MM-Zero reference feeds NLTK's BLEU)."""
+    return text.split() if text else []
 
 
 def _ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
@@ -352,29 +352,20 @@ def _ngrams(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
 
 
 def sentence_bleu(hypothesis: Sequence[str], reference: Sequence[str]) -> float:
-    """BLEU-4 of one tokenised hypothesis against one reference (the straightforward version)."""
-    if not hypothesis or not reference:
-        return 1.0 if not hypothesis and not reference else 0.0
-    log_sum = 0.0
+    """BLEU-4 of one tokenised hypothesis against one reference, as NLTK's ``sentence_bleu``
+    with uniform weights and smoothing method1 (the straightforward version; the oracle)."""
+    log_terms = []
     for n in range(1, BLEU_MAX_ORDER + 1):
         hyp, ref = _ngrams(hypothesis, n), _ngrams(reference, n)
         matches = sum(min(count, ref[gram]) for gram, count in hyp.items())
-        total = max(len(hypothesis) - n + 1, 0)
-        if n == 1:
-            if matches == 0:
-                return 0.0
-            precision = matches / total
-        else:
-            precision = (matches + 1) / (total + 1)
-        log_sum += math.log(precision) / BLEU_MAX_ORDER
+        total = max(1, len(hypothesis) - n + 1)
+        if n == 1 and matches == 0:
+            return 0.0
+        precision = (matches if matches else BLEU_EPSILON) / total
+        log_terms.append(math.log(precision) / BLEU_MAX_ORDER)
     h, r = len(hypothesis), len(reference)
     brevity = 1.0 if h > r else math.exp(1.0 - r / h)
-    return brevity * math.exp(log_sum)
-
-
-def bleu_similarity(a: Sequence[str], b: Sequence[str]) -> float:
-    """Symmetrised BLEU: the mean of both directions."""
-    return (sentence_bleu(a, b) + sentence_bleu(b, a)) / 2.0
+    return brevity * math.exp(math.fsum(log_terms))
 
 
 def _pairwise_min_counts(doc: np.ndarray, gram: np.ndarray, count: np.ndarray, n_docs: int):
@@ -423,7 +414,12 @@ def _pairwise_min_counts(doc: np.ndarray, gram: np.ndarray, count: np.ndarray, n
 
 
 def pairwise_bleu(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
-    """Symmetrised BLEU for every pair of texts (n x n, 1 on the diagonal); exact, vectorised."""
+    """``B[i, j] = sentence_bleu(hypothesis=i, reference=j)`` for every pair (n x n), exact.
+
+    Clipped n-gram matches ``sum_g min(c_a(g), c_b(g))`` are symmetric, so they are computed once
+    for all pairs: from posting lists for n-grams in few texts, from thresholded count-matrix
+    products for n-grams in many texts. The diagonal is BLEU of a text against itself.
+    """
     n_docs = len(token_lists)
     lengths = np.array([len(t) for t in token_lists], dtype=np.float64)
     vocab: dict[str, int] = {}
@@ -434,7 +430,7 @@ def pairwise_bleu(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
     doc_end = np.repeat(np.cumsum(lengths.astype(np.int64)), lengths.astype(np.int64))
     hyp = lengths[:, None]  # rows are hypotheses, columns references
     ref = lengths[None, :]
-    log_sum = np.zeros((n_docs, n_docs))
+    log_terms = np.zeros((BLEU_MAX_ORDER, n_docs, n_docs))
     gram = tok  # ids of the n-grams starting at each position (compact: renumbered per order)
     for n in range(1, BLEU_MAX_ORDER + 1):
         if n > 1:
@@ -447,80 +443,75 @@ def pairwise_bleu(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
             tok_doc[: gram.size][inside] * width + gram[inside], return_counts=True
         )
         matches = _pairwise_min_counts(key // width, key % width, count, n_docs)
+        own = np.bincount(key // width, weights=count, minlength=n_docs)
+        np.fill_diagonal(matches, own)  # a text matches all of its own n-grams
+        if n == 1:
+            unigram_hit = matches > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            # the same operations, in the same order, as sentence_bleu (bit-identical results)
-            if n == 1:
-                unigram_hit = matches > 0
-                precision = matches / hyp
-            else:
-                precision = (matches + 1) / (np.maximum(hyp - n + 1, 0) + 1)
-            log_sum += np.log(precision) / BLEU_MAX_ORDER
-        del matches, precision
+            numerator = np.where(matches > 0, matches, BLEU_EPSILON)
+            log_terms[n - 1] = np.log(numerator / np.maximum(hyp - n + 1, 1)) / BLEU_MAX_ORDER
+        del matches, numerator
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         brevity = np.where(hyp > ref, 1.0, np.exp(1.0 - ref / hyp))
-        directed = np.where(unigram_hit, brevity * np.exp(log_sum), 0.0)
-    empty = lengths == 0
-    if empty.any():
-        directed[empty, :] = 0.0
-        directed[:, empty] = 0.0
-        directed[np.ix_(empty, empty)] = 1.0
-    similarity = (directed + directed.T) / 2.0
-    np.fill_diagonal(similarity, 1.0)
-    return similarity
+        # NLTK adds the four terms with math.fsum; a plain sum differs by an ulp at most, which
+        # could only matter for a distance within ~1e-16 of the threshold.
+        log_sum = log_terms[0] + log_terms[1] + log_terms[2] + log_terms[3]
+        return np.where(unigram_hit, brevity * np.exp(log_sum), 0.0)
 
 
-def _components(linked: np.ndarray) -> np.ndarray:
-    """Connected-component label (smallest member index) of each node of a boolean adjacency."""
-    n = linked.shape[0]
-    labels = np.full(n, -1, dtype=np.int64)
-    for start in range(n):
-        if labels[start] >= 0:
-            continue
-        labels[start] = start
-        frontier = np.array([start])
-        while frontier.size:
-            reach = linked[frontier].any(axis=0) & (labels < 0)
-            frontier = np.flatnonzero(reach)
-            labels[frontier] = start
-    return labels
+def bleu_distances(texts: Sequence[str | None]) -> np.ndarray:
+    """The MM-Zero distance matrix: for i < j, ``1 - BLEU(hypothesis=i, reference=j)``,
+    mirrored to (j, i); 0 on the diagonal."""
+    directed = pairwise_bleu([bleu_tokens(t) for t in texts])
+    upper = np.triu(1.0 - directed, k=1)
+    return upper + upper.T
 
 
 def bleu_clusters(texts: Sequence[str | None], threshold: float = 0.25) -> list[int]:
-    """Size of each text's cluster: connected components of ``1 - BLEU < threshold`` links.
-
-    Identical token sequences are scored once (a collapsed batch of copies costs one text).
-    """
-    tokens = [tuple(bleu_tokens(t)) for t in texts]
-    unique: dict[tuple[str, ...], int] = {}
-    index = np.array([unique.setdefault(t, len(unique)) for t in tokens], dtype=np.int64)
-    if not tokens:
+    """Size of each text's cluster: average-linkage agglomerative clustering of
+    :func:`bleu_distances`, merging while the linkage distance is under ``threshold``
+    (scikit-learn's ``AgglomerativeClustering(metric="precomputed", linkage="average",
+    distance_threshold=threshold)``, which runs the same SciPy linkage)."""
+    n = len(texts)
+    if n == 0:
         return []
-    similarity = pairwise_bleu(list(unique))
-    labels = _components((1.0 - similarity) < threshold)
-    multiplicity = np.bincount(index, minlength=len(unique))
-    size_of_label = np.bincount(labels, weights=multiplicity, minlength=len(unique))
-    return [int(size_of_label[labels[i]]) for i in index]
+    if n == 1:
+        return [1]
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    tree = linkage(squareform(bleu_distances(texts), checks=False), method="average")
+    # fcluster keeps merges at heights <= t; scikit-learn stops at heights >= threshold.
+    labels = fcluster(tree, np.nextafter(threshold, -np.inf), criterion="distance")
+    sizes = np.bincount(labels)
+    return [int(sizes[label]) for label in labels]
 
 
 def bleu_clusters_reference(texts: Sequence[str | None], threshold: float = 0.25) -> list[int]:
-    """The straightforward O(n^2) ``bleu_clusters`` (per-pair ``sentence_bleu``, union-find):
-    the oracle for tests and the baseline for ``bench/rewards.py``."""
+    """The straightforward O(n^2) ``bleu_clusters``: per-pair ``sentence_bleu`` and a plain
+    average-linkage loop (UPGMA); the oracle for tests and the baseline for ``bench/rewards.py``."""
     tokens = [bleu_tokens(t) for t in texts]
-    parent = list(range(len(tokens)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(tokens)):
-        for j in range(i + 1, len(tokens)):
-            if 1.0 - bleu_similarity(tokens[i], tokens[j]) < threshold:
-                parent[root(j)] = root(i)
-    roots = [root(i) for i in range(len(tokens))]
-    counts = Counter(roots)
-    return [counts[r] for r in roots]
+    n = len(tokens)
+    dist = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            dist[i][j] = dist[j][i] = 1.0 - sentence_bleu(tokens[i], tokens[j])
+    clusters: dict[int, list[int]] = {i: [i] for i in range(n)}
+    while len(clusters) > 1:
+        best = None
+        keys = sorted(clusters)
+        for x, a in enumerate(keys):
+            for b in keys[x + 1 :]:
+                pairs = [dist[i][j] for i in clusters[a] for j in clusters[b]]
+                d = sum(pairs) / len(pairs)
+                if best is None or d < best[0]:
+                    best = (d, a, b)
+        if best[0] >= threshold:
+            break
+        _d, a, b = best
+        clusters[a] = clusters[a] + clusters.pop(b)
+    size = {i: len(members) for members in clusters.values() for i in members}
+    return [size[i] for i in range(n)]
 
 
 def text_diversity_penalties(
