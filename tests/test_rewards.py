@@ -184,17 +184,13 @@ def test_sentence_bleu_hand_computed():
     # one token: orders 2-4 have no n-gram: (0 + 0.1) / 1 each
     assert sentence_bleu(["x"], ["x"]) == approx((1 * 0.1 * 0.1 * 0.1) ** 0.25)
     # p1 = 3/4, p2 = 2/3, p3 = 1/2, p4 = 0 -> 0.1 / 1, equal lengths
-    assert sentence_bleu(list("abcd"), list("abce")) == approx(
-        (0.75 * (2 / 3) * 0.5 * 0.1) ** 0.25
-    )
+    assert sentence_bleu(list("abcd"), list("abce")) == approx((0.75 * (2 / 3) * 0.5 * 0.1) ** 0.25)
     # brevity: hypothesis "a b" against "a b c d": p1 = 1, p2 = 1, p3 = 0.1/1, p4 = 0.1/1
     assert sentence_bleu(list("ab"), list("abcd")) == approx(
         math.exp(1 - 4 / 2) * (0.1 * 0.1) ** 0.25
     )
     # the other direction: p1 = 2/4, p2 = 1/3, p3 = 0.1/2, p4 = 0.1/1
-    assert sentence_bleu(list("abcd"), list("ab")) == approx(
-        (0.5 * (1 / 3) * 0.05 * 0.1) ** 0.25
-    )
+    assert sentence_bleu(list("abcd"), list("ab")) == approx((0.5 * (1 / 3) * 0.05 * 0.1) ** 0.25)
     assert sentence_bleu(list("ab"), list("cd")) == 0.0
     assert sentence_bleu([], []) == 0.0 and sentence_bleu([], ["a"]) == 0.0
 

@@ -23,7 +23,6 @@ count-matrix products (n-grams in many texts), then BLEU is evaluated as arrays.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
