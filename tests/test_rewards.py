@@ -109,8 +109,9 @@ def test_difficulty():
 
 def test_visual_verification():
     assert visual_verification(["5", "5.0", "6", "7"], "5") == 0.5
-    assert visual_verification(["5", None, "none", "6"], "5") == 0.5  # failures masked
-    assert visual_verification([None, "unknown"], "5") is None  # nothing to judge
+    # the denominator is m: a missing or placeholder answer is a disagreement (SPEC, MM-Zero)
+    assert visual_verification(["5", None, "none", "6"], "5") == 0.25
+    assert visual_verification([None, "unknown"], "5") == 0.0
     assert visual_verification([], "5") is None
     assert visual_verification(["unknown", "5"], "unknown") == 0.0  # a placeholder verifies nothing
 
@@ -349,8 +350,17 @@ def test_text_diversity_penalties_hand_computed():
 
 def test_evolmm_solver_hand_computed():
     got = evolmm_solver_rewards(["a", "A.", "b", "c", None], [0, 12, 9, 6, 0])
-    # 4 valid answers: p(a) = 0.5, p(b) = p(c) = 0.25; L = 0, 1, 0.5, 0
-    assert got == approx([0.5**0.7, 0.5**0.7 * 0.9, 0.25**0.7 * 0.95, 0.25**0.7, 0.0])
+    # N = 5 (the missing answer counts): p(a) = 2/5, p(b) = p(c) = 1/5; L = 0, 1, 0.5, 0
+    assert got == approx([0.4**0.7, 0.4**0.7 * 0.9, 0.2**0.7 * 0.95, 0.2**0.7, 0.0])
+
+
+def test_evolmm_share_counts_every_answer_issue_example():
+    """Answers 5, 5, unknown, unknown, 7 with w = 2: '5' earns (2/5)^0.7 = 0.5266, not
+    (2/3)^0.7 = 0.7529; a placeholder scores 0."""
+    got = evolmm_solver_rewards(["5", "5", "unknown", "unknown", "7"], [2] * 5)
+    assert got[0] == approx(0.5266, abs=1e-4) and got[1] == got[0]
+    assert got[2] == got[3] == 0.0
+    assert got[4] == approx(0.2**0.7)
 
 
 def test_evolmm_solver_edge_cases():
@@ -470,7 +480,7 @@ def _mmzero_round(render_status=("ok", "ok", "runtime_error", "not_code")):
 
     add("p0-c0", "easy", ["5", "5", "5", "6"])  # s = 0.75, easy c = 0.75
     add("p0-c0", "hard", ["12", "12", "13", "14"])  # c = 0.5, d = 0.5
-    add("p0-c1", "easy", [None, None, "none", "5"])  # failures masked: s = 1, c = 1
+    add("p0-c1", "easy", [None, None, "none", "5"])  # s = 1/4 (m = 4), easy c = 1 (valid only)
     add("p0-c1", "hard", ["12", "12", "12", "12"], fmt=False)  # c = 1, d = 0
     return proposals, programs, renders, pl.DataFrame(answers, schema=ANSWER_COLUMNS, orient="row")
 
@@ -481,7 +491,7 @@ def test_score_mmzero_hand_computed():
     prop = {r["sample_id"]: r for r in out["proposer"].to_dicts()}
     # p0: k = 3, rendered c0 (s .75, d .5) and c1 (s 1, d 0); c2 failed (counts in k)
     # content types: data_chart 1/2, geometry 1/2: no penalty; texts all distinct
-    assert prop["p0"]["reward"] == approx((0.5 + 0.5 + 0.5 + 0.0) / 3)
+    assert prop["p0"]["reward"] == approx((0.5 + 0.5 + 0.25 + 0.0) / 3)
     assert prop["p0"]["n_programs"] == 3 and prop["p0"]["n_rendered"] == 2
     assert prop["p0"]["mean_difficulty"] == approx(0.25)
     assert prop["p0"]["easy_penalty"] == 0.0
@@ -491,7 +501,7 @@ def test_score_mmzero_hand_computed():
 
     coder = {r["sample_id"]: r for r in out["coder"].to_dicts()}
     assert coder["p0-c0"]["reward"] == approx(1 + 0.75 + 0.5)
-    assert coder["p0-c1"]["reward"] == approx(1 + 1.0 + 0.0)
+    assert coder["p0-c1"]["reward"] == approx(1 + 0.25 + 0.0)
     assert coder["p0-c2"]["reward"] == approx(-0.1) and coder["p0-c2"]["render_penalty"] == -0.1
     assert coder["p2-c0"]["reward"] == approx(-0.5)
     assert coder["p0-c0"]["group_id"] == "p0"
@@ -597,9 +607,11 @@ def test_score_evolmm_hand_computed():
     assert prop["q1"]["reward"] == 0.0 and prop["q1"]["parse_ok"] is False
     assert prop["q2"]["reward"] == 0.0  # no valid answer
     solver = {r["sample_id"]: r for r in out["solver"].to_dicts()}
-    assert solver["q0-a0"]["reward"] == approx((2 / 3) ** 0.7)
-    assert solver["q0-a1"]["reward"] == approx((2 / 3) ** 0.7 * 0.9)
-    assert solver["q0-a2"]["reward"] == approx((1 / 3) ** 0.7)
+    # N = 5 answers (two are placeholders): p(red) = 2/5, p(blue) = 1/5
+    assert solver["q0-a0"]["reward"] == approx((2 / 5) ** 0.7)
+    assert solver["q0-a1"]["reward"] == approx((2 / 5) ** 0.7 * 0.9)
+    assert solver["q0-a2"]["reward"] == approx((1 / 5) ** 0.7)
+    assert solver["q0-a0"]["share"] == approx(0.4)
     assert solver["q0-a3"]["reward"] == 0.0 and solver["q0-a4"]["reward"] == 0.0
     assert solver["q0-a0"]["group_id"] == "q0"
     assert out["solver"]["sample_id"].to_list() == sorted(solver)
@@ -628,3 +640,89 @@ def test_score_evolmm_empty():
     out = score_evolmm(q, a)
     assert out["proposer"].height == 0 and out["solver"].height == 0
     assert out["solver"].schema["reward"] == pl.Float64
+
+
+def _single_image_round(easy, hard, k=4, easy_answer="7"):
+    """One parsed proposal with k programs of which only c0 rendered, plus a second valid
+    proposal of another type with no programs (so no content-type or diversity penalty)."""
+    proposals = _proposals(
+        [
+            (
+                "p0",
+                "g0",
+                True,
+                "data_chart",
+                "A bar chart of rainfall in seven towns over a year",
+                "How tall is the first bar?",
+                easy_answer,
+                "What is the mean of the bars?",
+                "3",
+            ),
+            (
+                "p1",
+                "g0",
+                True,
+                "geometry",
+                "Two circles that touch at one point on a grid",
+                "How many circles are there?",
+                "2",
+                "What is the ratio of the two radii?",
+                "2",
+            ),
+        ]
+    )
+    programs = pl.DataFrame(
+        [(f"p0-c{j}", "p0", "svg", "<svg/>", "ok") for j in range(k)],
+        schema=PROGRAM_COLUMNS,
+        orient="row",
+    )
+    renders = pl.DataFrame(
+        [(f"p0-c{j}", "ok" if j == 0 else "runtime_error") for j in range(k)],
+        schema=RENDER_COLUMNS,
+        orient="row",
+    )
+    answers = [
+        (f"p0-c0-{kind}-a{j}", "p0-c0", "p0", kind, v, True)
+        for kind, values in (("easy", easy), ("hard", hard))
+        for j, v in enumerate(values)
+    ]
+    answers = pl.DataFrame(answers, schema=ANSWER_COLUMNS, orient="row")
+    out = score_mmzero(proposals, programs, renders, answers, MMZeroRewardConfig())
+    prop = {r["sample_id"]: r for r in out["proposer"].to_dicts()}["p0"]
+    coder = {r["sample_id"]: r for r in out["coder"].to_dicts()}["p0-c0"]
+    return prop, coder
+
+
+def test_visual_verification_divides_by_m_issue_example():
+    """Easy answers 7, -, -, -, 8 (stated 7), k = 4, hard 1, 1, 2, 2, 3: s = 1/5 = 0.2 (not
+    1/2), c = 2/5 so d = 0.4; Proposer (0.2 + 0.4) / 4 = 0.15, Coder 1 + 0.2 + 0.4 = 1.6."""
+    easy = ["7", None, None, None, "8"]
+    assert visual_verification(easy, "7") == approx(0.2)
+    prop, coder = _single_image_round(easy, ["1", "1", "2", "2", "3"])
+    assert prop["reward"] == approx(0.15)
+    assert prop["easy_penalty"] == 0.0 and prop["diversity_penalty"] == 0.0
+    assert prop["content_type_penalty"] == 0.0
+    assert coder["s"] == approx(0.2) and coder["d"] == approx(0.4)
+    assert coder["reward"] == approx(1.6)
+
+
+def test_unanswerable_hard_question_earns_nothing_issue_example():
+    """k = 4, one rendered image, easy all 7 (stated 7). All hard answers invalid: d = 0 and it
+    counts in the mean, so the too-easy penalty applies: 0.5 / 4 - 0.3 = -0.175, the same as
+    a hard question the Solver answers unanimously (was 0.125: unanswerable paid more)."""
+    unanswerable, _ = _single_image_round(["7"] * 5, [None, "unknown", None, "none", None])
+    unanimous, _ = _single_image_round(["7"] * 5, ["4"] * 5)
+    assert unanswerable["reward"] == approx(-0.175)
+    assert unanimous["reward"] == approx(-0.175)
+    assert unanswerable["easy_penalty"] == 0.3 and unanswerable["n_judged"] == 0
+    split, _ = _single_image_round(["7"] * 5, ["4", "4", "5", "5", None])  # c = 2/4, d = 0.5
+    assert split["reward"] == approx((0.5 + 0.5) / 4)
+    assert split["reward"] > unanswerable["reward"]
+
+
+def test_unanswered_easy_question_verifies_nothing():
+    """Our own example: every easy answer a placeholder: s = 0 (not masked), so neither the
+    Proposer nor the Coder is paid for verification; hard 1, 2 -> c = 1/2, d = 0.5."""
+    prop, coder = _single_image_round(["unknown"] * 4, ["1", "2", None, None], k=2)
+    assert coder["s"] == 0.0 and coder["reward"] == approx(1.5)
+    assert prop["reward"] == approx((0.0 + 0.5) / 2)

@@ -155,7 +155,7 @@ class EvoLMMRewardConfig:
     # Solver reward: "continuous" (p(a)^exponent * length factor) or "majority" (the discrete
     # baseline: 1 for an answer in the largest cluster, else 0).
     solver_reward: str = "continuous"
-    # Exponent on the answer's share p(a) of the valid answers in the continuous Solver reward.
+    # Exponent on the answer's share p(a) = count(a) / N (all N answers) in the continuous Solver reward.
     consistency_exponent: float = 0.7
     # Length factor = 1 - length_penalty * L, L = clip((w - free_words) / scale_words, 0, 1) ...
     length_penalty: float = 0.1
@@ -207,23 +207,28 @@ def difficulty(c: float) -> float:
 def visual_verification(
     easy_answers: Sequence[str | None], easy_answer: str | None, *, rel_tol: float = DEFAULT_REL_TOL
 ) -> float | None:
-    """Share of the valid Solver answers that grade equal to the Proposer's easy answer.
+    """s_j: the share of the Solver's m answers that grade equal to the Proposer's easy answer.
 
-    None when no answer is valid (masked: the Solver failed, the image is not judged). A
-    placeholder easy answer ("unknown") verifies nothing: 0.
+    The denominator is m, all answers sampled (SPEC, MM-Zero): a missing or placeholder answer
+    counts as a disagreement. None only when no answer was sampled at all. A placeholder easy
+    answer ("unknown") verifies nothing: 0.
     """
-    valid = [a for a in easy_answers if not is_placeholder(a)]
-    if not valid:
+    if not easy_answers:
         return None
     if is_placeholder(easy_answer):
         return 0.0
-    return sum(grade(a, easy_answer, rel_tol=rel_tol) for a in valid) / len(valid)
+    matches = sum(
+        not is_placeholder(a) and grade(a, easy_answer, rel_tol=rel_tol) for a in easy_answers
+    )
+    return matches / len(easy_answers)
 
 
 def _proposer_terms(
     n_programs: int, s: Sequence[float | None], d: Sequence[float | None], cfg: MMZeroRewardConfig
 ) -> tuple[float, float, float]:
-    """(verification term, difficulty term, easy penalty) over a proposal's rendered images."""
+    """(verification term, difficulty term, easy penalty) over a proposal's rendered images.
+
+    A None (no answer sampled for that image) contributes 0 and is left out of the mean d."""
     k = max(int(n_programs), 1)
     verification = sum(min(x, cfg.visual_verification_cap) for x in s if x is not None) / k
     known = [x for x in d if x is not None]
@@ -550,11 +555,14 @@ def _diversity_from_sizes(caption: int, easy: int, hard: int, cfg: MMZeroRewardC
 
 
 def _shares(answers: Sequence[str | None], rel_tol: float) -> tuple[list[float | None], list[int]]:
-    """(p(a) per answer, None when masked; cluster sizes) over the valid answers."""
+    """(p(a) = count(a) / N per answer, None when masked; cluster sizes of the valid answers).
+
+    N is every answer sampled (SPEC): a missing or placeholder answer is in N but in no cluster.
+    """
     clusters = cluster_answers(answers, rel_tol=rel_tol)
     sizes = Counter(c for c in clusters if c is not None)
-    n_valid = sum(sizes.values())
-    shares = [None if c is None else sizes[c] / n_valid for c in clusters]
+    n = len(answers)
+    shares = [None if c is None else sizes[c] / n for c in clusters]
     return shares, [sizes[c] for c in sorted(sizes)]
 
 
@@ -570,8 +578,9 @@ def evolmm_solver_rewards(
     cfg: EvoLMMRewardConfig = EVOLMM_DEFAULTS,
 ) -> list[float]:
     """Continuous EvoLMM Solver reward for the N answers to one question:
-    p(a)^0.7 * (1 - 0.1 * L). p(a) is the share of the valid answers equivalent to a; a missing
-    or placeholder answer is masked (not counted in N) and scores 0."""
+    p(a)^0.7 * (1 - 0.1 * L). p(a) = count(a) / N over all N answers (SPEC); a missing or
+    placeholder answer counts in N, is nobody's vote, and scores 0 itself (our choice: the
+    reference would score its text like any other answer)."""
     shares, _sizes = _shares(answers, cfg.grade_rel_tol)
     return [
         0.0 if p is None else p**cfg.consistency_exponent * length_factor(w, cfg)
@@ -760,7 +769,10 @@ def score_mmzero(
         image[pid] = {
             "rendered": render_status.get(pid) == "ok",
             "s": s,
-            "d": difficulty(hard_c) if hard_label is not None else None,
+            # No valid hard answer: c = 0, so d = 0; no difficulty credit, and it counts in the
+            # mean that decides the too-easy penalty (an unanswerable question must not pay).
+            "d": difficulty(hard_c) if hard else None,
+            "hard_valid": hard_label is not None,
             "labels": {"easy": easy_label, "hard": hard_label},
             "easy_c": easy_c,
             "hard_c": hard_c,
@@ -773,6 +785,7 @@ def score_mmzero(
                 "rendered": False,
                 "s": None,
                 "d": None,
+                "hard_valid": hard_label is not None,
                 "labels": {"easy": easy_label, "hard": hard_label},
                 "easy_c": easy_c,
                 "hard_c": hard_c,
@@ -805,7 +818,7 @@ def score_mmzero(
             "content_type": p["content_type"],
             "n_programs": len(images),
             "n_rendered": len(rendered),
-            "n_judged": sum(im["d"] is not None for im in rendered),
+            "n_judged": sum(im["hard_valid"] for im in rendered),
         }
         if pid not in batch:
             row |= {"reward": float(cfg.invalid_proposal_reward)}
