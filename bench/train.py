@@ -69,13 +69,15 @@ def run_one(model_dir: str, samples: str, method: str, steps: int, work: str) ->
     from evovlm import train
 
     logging.disable(logging.INFO)
-    cfg = train.TrainConfig(
-        method=method,
-        learning_rate=1e-4,
-        max_steps=steps,
-        per_device_train_batch_size=8,
-        gradient_checkpointing=False,
-        save_steps=0,
+    cfg = train.TrainConfig.from_dict(
+        {
+            "method": method,
+            "learning_rate": 1e-4,
+            "max_steps": steps,
+            "per_device_train_batch_size": 8,
+            "gradient_checkpointing": False,
+            "save_steps": 0,
+        }
     )
     s = train.train_policy(
         model_dir, {"solver": pl.read_parquet(samples)}, cfg, f"{work}/ckpt", f"{work}/trl"

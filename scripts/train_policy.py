@@ -22,6 +22,8 @@ if "snakemake" in globals():
         "rewards": list(s.input.rewards),
         "policy": s.params.policy,
         "train": s.params.train,
+        "temperatures": dict(s.params.temperatures),
+        "mmzero": dict(s.params.mmzero),
         "checkpoint": s.output.checkpoint,
         "summary": s.output.summary,
         "work_dir": s.params.work_dir,
@@ -34,7 +36,7 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s
 from evovlm import train  # noqa: E402
 from evovlm.schema import SPECS, read_parquet  # noqa: E402
 
-cfg = train.TrainConfig.from_dict(job["train"])
+cfg = train.TrainConfig.from_dict(job["train"], job["method"])
 
 if cfg.num_processes > 1 and "LOCAL_RANK" not in os.environ:
     job_file = Path(job["work_dir"]).with_suffix(".job.json")
@@ -60,6 +62,8 @@ if job["method"] == "mmzero":
         table("answers", "answers", "solver"),
         table("renders", "renders", "solver"),
         rewards,
+        solver_questions=job["mmzero"]["solver_questions"],
+        coder_render_band=job["mmzero"]["coder_render_band"],
     )
 else:
     samples = train.evolmm_role_samples(
@@ -68,7 +72,9 @@ else:
         read_parquet(inp["images"], SPECS["images"]),
         rewards,
     )
-summary = train.train_policy(job["policy"], samples, cfg, job["checkpoint"], job["work_dir"])
+summary = train.train_policy(
+    job["policy"], samples, cfg, job["checkpoint"], job["work_dir"], job["temperatures"]
+)
 if os.environ.get("RANK", "0") == "0":
     summary["lineage"] = job["lineage"]
     Path(job["summary"]).parent.mkdir(parents=True, exist_ok=True)

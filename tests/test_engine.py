@@ -16,8 +16,8 @@ def _image(color="red"):
     return img
 
 
-def _requests(n=3, max_tokens=12):
-    sp = SamplingParams(n=n, temperature=1.0, top_p=0.95, top_k=40, max_tokens=max_tokens)
+def _requests(n=3, max_tokens=12, temperature=1.0):
+    sp = SamplingParams(n=n, temperature=temperature, top_p=0.95, top_k=40, max_tokens=max_tokens)
     return [
         Request(
             [
@@ -89,8 +89,11 @@ def test_other_seed_other_samples(engine):
     assert [s.token_ids for s in first.samples] != [s.token_ids for s in second.samples]
 
 
-def test_token_ids_and_logprobs_match_a_forward_pass(engine):
-    req = _requests(n=2, max_tokens=10)[0]
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_token_ids_and_logprobs_match_a_forward_pass(engine, temperature):
+    """Log-probs are of the sampled distribution: log_softmax(logits / temperature), before
+    top-k/top-p (what the trainer recomputes with scale_logits_by_temperature)."""
+    req = _requests(n=2, max_tokens=10, temperature=temperature)[0]
     out = engine.generate([req])[0]
     processor, model = engine.processor, engine.model
     text = processor.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=False)
@@ -114,7 +117,7 @@ def test_token_ids_and_logprobs_match_a_forward_pass(engine):
                 .float()
             )
         n = len(out.prompt_ids)
-        logp = torch.log_softmax(logits[n - 1 : -1], dim=-1)
+        logp = torch.log_softmax(logits[n - 1 : -1] / temperature, dim=-1)
         expected = logp.gather(-1, torch.tensor(sample.token_ids)[:, None])[:, 0]
         assert torch.allclose(expected, torch.tensor(sample.logprobs), atol=1e-4)
 

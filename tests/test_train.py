@@ -206,9 +206,63 @@ def test_mmzero_join_uses_in_band_solver_rows_and_render_images():
     renders = pl.DataFrame(
         {"program_id": ["p1", "p2"], "image": [{"bytes": b"A", "path": None}, {"bytes": b"B"}]}
     )
-    out = train.mmzero_role_samples(None, None, answers, renders, {"solver": rewards})["solver"]
+    out = train.mmzero_role_samples(
+        None, None, answers, renders, {"solver": rewards}, solver_questions=["easy", "hard"]
+    )["solver"]
     assert out["sample_id"].to_list() == ["p1-easy-a0", "p1-easy-a1"]
     assert out["image"].to_list() == [b"A", b"A"]
+    # MM-Zero's default: the Solver trains on the hard question only (p2 is out of band)
+    hard_only = train.mmzero_role_samples(None, None, answers, renders, {"solver": rewards})
+    assert hard_only["solver"].height == 0
+    in_band = rewards.with_columns(pl.lit(True).alias("in_band"))
+    hard_only = train.mmzero_role_samples(None, None, answers, renders, {"solver": in_band})
+    assert hard_only["solver"]["sample_id"].to_list() == ["p2-hard-a0"]
+
+
+def test_coder_render_band_keeps_groups_with_mixed_render_outcomes():
+    programs = pl.DataFrame(
+        {
+            "program_id": [f"p{g}-c{j}" for g in range(3) for j in range(4)],
+            "group_id": [f"p{g}-svg" for g in range(3) for _ in range(4)],
+            "prompt": ["[]"] * 12,
+            "prompt_ids": [[1]] * 12,
+            "completion_ids": [[j] for j in range(12)],
+            "logprobs": [[-1.0]] * 12,
+        }
+    )
+    rendered = [True] * 4 + [True, False, False, False] + [True, True, False, False]
+    rewards = pl.DataFrame(
+        {
+            "sample_id": programs["program_id"],
+            "group_id": programs["group_id"],
+            "reward": [1.0 + 0.1 * j for j in range(12)],
+            "rendered": rendered,
+        }
+    )
+    # render rates 1.0, 0.25, 0.5: the band [0.25, 0.75] keeps the last two (bounds included)
+    out = train.mmzero_role_samples(
+        None, programs, None, None, {"coder": rewards}, coder_render_band=(0.25, 0.75)
+    )["coder"]
+    assert out["group_id"].unique().sort().to_list() == ["p1-svg", "p2-svg"]
+    everything = train.mmzero_role_samples(None, programs, None, None, {"coder": rewards})
+    assert everything["coder"].height == 12
+
+
+def test_group_of_mixed_prompts_is_refused_and_counted():
+    """Issue 14's bug: one Python and one SVG program in one group. Every completion would be
+    replayed under the first row's prompt. The old check compared only the first row's cached
+    prompt ids with the processor's tokenisation of that same first prompt, so it never saw the
+    second prompt; build_groups now compares every row with the first."""
+    python = _rows("p0", [1.0, 0.0])
+    svg = [
+        dict(r, sample_id=f"p0-svg-{j}", prompt='[{"svg": 1}]', prompt_ids=[7, 8])
+        for j, r in enumerate(_rows("p0", [0.5, 0.2]))
+    ]
+    good = _rows("p1", [1.0, 0.0, 0.5, 0.2])
+    frame = pl.DataFrame(python + svg + good, schema_overrides={"image": pl.Binary})
+    groups, stats = train.build_groups("coder", frame)
+    assert stats.dropped_mixed_prompts == 1
+    assert [g.group_id for g in groups] == ["p1"]
 
 
 # --- training ------------------------------------------------------------------------------
@@ -237,7 +291,7 @@ def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_sampl
     summary = train.train_policy(
         str(tiny_model_dir),
         {"proposer": text_samples},
-        _config(),
+        _config(freeze_vision_tower=True),
         tmp_path / "ckpt",
         tmp_path / "w",
     )
@@ -256,10 +310,21 @@ def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_sampl
 
 
 def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_path):
-    cfg = _config(method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3)
-    train.train_policy(
+    cfg = _config(
+        method="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        learning_rate=5e-3,
+        kl_control="adaptive",  # EvoLMM's set-up: LoRA and an adaptive KL coefficient
+    )
+    summary = train.train_policy(
         str(tiny_model_dir), {"coder": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w"
     )
+    betas = summary["roles"]["coder"]["beta_per_step"]
+    assert len(betas) == 4 and betas[0] == pytest.approx(0.001)
+    assert all(0.0009 - 1e-12 <= b / a * 0.001 <= 0.0011 + 1e-12 for a, b in zip(betas, betas[1:]))
+    assert betas[1] != betas[0]  # the coefficient moves with the measured KL
     before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
     assert set(before) == set(after)  # merged: a plain model, no adapter keys
     from evovlm.modeling import load_model
@@ -337,3 +402,45 @@ def test_completions_with_image_placeholder_tokens_are_dropped(tiny_model_dir):
     groups, stats = train.build_groups("solver", frame, processor)
     assert stats.dropped_bad_samples == 2 and stats.dropped_size_mismatch == 1
     assert [g.group_id for g in groups] == ["b"]
+
+
+def test_train_config_auto_values_are_the_methods_reference():
+    mm = train.TrainConfig.from_dict({}, "mmzero")
+    assert (mm.method, mm.freeze_vision_tower, mm.kl_control) == ("full", False, "fixed")
+    evo = train.TrainConfig.from_dict({}, "evolmm")
+    assert (evo.method, evo.freeze_vision_tower, evo.kl_control) == ("lora", True, "adaptive")
+    assert (evo.lora_r, evo.lora_alpha, evo.kl_init_beta, evo.kl_target, evo.kl_rate) == (
+        16,
+        32,
+        0.001,
+        0.02,
+        0.1,
+    )
+    assert mm.weight_decay == 0.01 and mm.scale_logits_by_temperature is True
+    explicit = train.TrainConfig.from_dict(
+        {"method": "full", "freeze_vision_tower": "true"}, "evolmm"
+    )
+    assert (explicit.method, explicit.freeze_vision_tower) == ("full", True)
+    assert train.TrainConfig.from_dict({"learning_rate": 0}).learning_rate == 0  # control run
+
+
+def test_adaptive_beta_hand_computed():
+    assert train.adaptive_beta(0.001, 0.02, 0.02, 0.1) == pytest.approx(0.001)  # on target
+    assert train.adaptive_beta(0.001, 0.03, 0.02, 0.1) == pytest.approx(0.001 * 1.05)
+    assert train.adaptive_beta(0.001, 0.01, 0.02, 0.1) == pytest.approx(0.001 * 0.95)
+    assert train.adaptive_beta(0.001, 1.0, 0.02, 0.1) == pytest.approx(0.0011)  # clipped
+    assert train.adaptive_beta(0.001, 0.0, 0.02, 0.1) == pytest.approx(0.0009)
+
+
+def test_learning_rate_zero_changes_no_weight(tiny_model_dir, text_samples, tmp_path):
+    """The no-training control: every step runs, no weight changes."""
+    summary = train.train_policy(
+        str(tiny_model_dir),
+        {"proposer": text_samples},
+        _config(learning_rate=0.0, max_steps=2),
+        tmp_path / "ckpt",
+        tmp_path / "w",
+    )
+    assert summary["steps"] == 2 and not summary["copied_previous"]
+    before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -95,15 +95,19 @@ def write_code(
     seed: int,
     shard: Shard = Shard(),
 ) -> pl.DataFrame:
-    """k programs per valid proposal (program j in languages[j % len(languages)])."""
+    """k programs per valid proposal and language; one GRPO group per (proposal, language).
+
+    A group must be one prompt: the Coder's prompt differs per language, so programs of two
+    languages never share a group (their completions could not be replayed under one prompt).
+    Program ids number a proposal's programs across languages: language i holds c{i*k}..
+    """
     valid = proposals.filter(pl.col("parse_ok")).sort("proposal_id").to_dicts()
     valid = shard.take(valid)
-    jobs = []  # (proposal, language, [program indices])
-    for prop in valid:
-        for li, language in enumerate(languages):
-            indices = [j for j in range(k) if j % len(languages) == li]
-            if indices:
-                jobs.append((prop, language, indices))
+    jobs = [  # (proposal, language, [program indices])
+        (prop, language, list(range(li * k, (li + 1) * k)))
+        for prop in valid
+        for li, language in enumerate(languages)
+    ]
     requests = [
         Request(
             messages=prompts.render_messages(
@@ -125,7 +129,7 @@ def write_code(
                     "round": round_,
                     "program_id": f"{prop['proposal_id']}-c{j}",
                     "proposal_id": prop["proposal_id"],
-                    "group_id": prop["proposal_id"],
+                    "group_id": f"{prop['proposal_id']}-{language}",
                     "language": language,
                     "sample_index": j,
                     "seed": request.seed,

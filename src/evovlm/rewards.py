@@ -700,6 +700,7 @@ _SOLVER_SCHEMA = {
     "group_id": pl.String,
     "reward": pl.Float64,
     "answer": pl.String,
+    "question_kind": pl.String,
     "answer_valid": pl.Boolean,
     "label": pl.String,
     "correct": pl.Boolean,
@@ -733,8 +734,10 @@ def score_mmzero(
         ["proposal_id", "group_id", "parse_ok", "content_type", "caption", "easy_question"]
         + ["easy_answer", "hard_question", "hard_answer"],
     ).to_dicts()
+    if "group_id" not in programs.columns:  # one group per proposal (a single language)
+        programs = programs.with_columns(pl.col("proposal_id").alias("group_id"))
     progs = _require(
-        programs, "programs", ["program_id", "proposal_id", "extract_status"]
+        programs, "programs", ["program_id", "proposal_id", "group_id", "extract_status"]
     ).to_dicts()
     render_status: dict[str, str] = {}
     for row in _require(renders, "renders", ["program_id", "status"]).iter_rows(named=True):
@@ -857,7 +860,8 @@ def score_mmzero(
         coder_rows.append(
             {
                 "sample_id": prog["program_id"],
-                "group_id": prog["proposal_id"],
+                # one prompt per group: (proposal, language), as write_code samples them
+                "group_id": prog["group_id"],
                 "reward": reward,
                 "extract_status": prog["extract_status"],
                 "render_status": render_status.get(prog["program_id"]),
@@ -884,6 +888,7 @@ def score_mmzero(
                 "group_id": f"{row['program_id']}-{row['question_kind']}",
                 "reward": reward,
                 "answer": row["answer"],
+                "question_kind": row["question_kind"],
                 "answer_valid": valid_answer,
                 "label": label,
                 "correct": bool(

@@ -54,8 +54,10 @@ DEFAULT_LORA_TARGETS = [
 
 @dataclass
 class TrainConfig:
-    method: str = "full"  # "full" fine-tune or "lora" (peft; merged into the saved checkpoint)
-    learning_rate: float = 1e-6  # AdamW learning rate (MM-Zero and EvoLMM: 1e-6)
+    # "full" fine-tune or "lora" (peft; merged into the saved checkpoint); "auto" = the method's
+    # reference: MM-Zero full, EvoLMM LoRA (one adapter per role on the same frozen backbone)
+    method: str = "auto"
+    learning_rate: float = 1e-6  # AdamW learning rate (MM-Zero and EvoLMM: 1e-6); 0 = control
     lr_scheduler_type: str = (
         "constant"  # transformers scheduler name ("constant", "linear", "cosine")
     )
@@ -64,14 +66,21 @@ class TrainConfig:
         8  # completions per micro-batch; rounded up per role to whole groups per step
     )
     gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
-    beta: float = (
-        0.01  # KL coefficient against the round's starting weights (0 = no reference model)
-    )
+    beta: float = 0.01  # fixed KL coefficient against the round's starting weights (0 = none)
+    # "fixed" (beta) or "adaptive" (EvoLMM: starts at kl_init_beta, steers the measured KL to
+    # kl_target at kl_rate per step); "auto" = the method's: MM-Zero fixed, EvoLMM adaptive
+    kl_control: str = "auto"
+    kl_init_beta: float = 0.001  # adaptive KL: starting coefficient (EvoLMM 1e-3)
+    kl_target: float = 0.02  # adaptive KL: the KL it aims at (EvoLMM 0.02)
+    kl_rate: float = 0.1  # adaptive KL: beta *= 1 + rate * clip(KL / target - 1, -1, 1) per step
+    # Divide the logits by the role's sampling temperature in the loss (as verl does), so the
+    # ratio refers to the distribution that was sampled; the engines record log-probs of it.
+    scale_logits_by_temperature: bool = True
     epsilon_low: float = 0.2  # lower clip range of the importance ratio
     epsilon_high: float = 0.3  # upper clip range of the importance ratio (DAPO's clip-higher)
     loss_type: str = "dapo"  # TRL loss aggregation; dapo = token-level over the batch (TRL 1.16 default, no length bias)
     old_logprobs: str = "sampling"  # old-policy log-probs: "sampling" (cached, clipping applies) or "current" (ratio 1)
-    weight_decay: float = 0.0  # AdamW weight decay
+    weight_decay: float = 0.01  # AdamW weight decay (MM-Zero's reference: 0.01)
     max_grad_norm: float = 1.0  # gradient clipping norm
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling alpha
@@ -79,9 +88,9 @@ class TrainConfig:
     lora_target_modules: list[str] = field(
         default_factory=lambda: list(DEFAULT_LORA_TARGETS)
     )  # regexes (full match) on module names; linear layers only
-    freeze_vision_tower: bool = (
-        True  # keep the vision encoder fixed (the projector/merger still trains)
-    )
+    # keep the vision encoder fixed (the projector/merger still trains); "auto" = the method's
+    # reference: MM-Zero trains it, EvoLMM freezes it
+    freeze_vision_tower: bool | str = "auto"
     gradient_checkpointing: bool = (
         True  # recompute activations in the backward pass (TRL default; saves memory)
     )
@@ -96,14 +105,23 @@ class TrainConfig:
     num_processes: int = 1  # >1: the rule script re-executes itself under `accelerate launch`
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> TrainConfig:
+    def from_dict(cls, d: dict[str, Any] | None, method: str = "mmzero") -> TrainConfig:
+        """Build from the ``train`` section; "auto" values become ``method``'s reference ones."""
         cfg = section_from_dict(cls, d, "train")
+        defaults = METHOD_TRAIN_DEFAULTS[method]
+        for key, value in defaults.items():
+            if getattr(cfg, key) == "auto":
+                setattr(cfg, key, value)
+        if isinstance(cfg.freeze_vision_tower, str):  # "true"/"false" from a nested --config
+            cfg.freeze_vision_tower = cfg.freeze_vision_tower.lower() in ("true", "yes", "on")
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
         checks = [
-            (self.method in ("full", "lora"), "method must be 'full' or 'lora'"),
+            (self.method in ("full", "lora"), "method must be 'auto', 'full' or 'lora'"),
+            (self.kl_control in ("fixed", "adaptive"), "kl_control: auto|fixed|adaptive"),
+            (self.kl_init_beta >= 0 and self.kl_target > 0, "kl_init_beta >= 0, kl_target > 0"),
             (self.old_logprobs in ("sampling", "current"), "old_logprobs: 'sampling' or 'current'"),
             (
                 self.mixed_precision in ("auto", "no", "bf16", "fp16"),
@@ -112,7 +130,7 @@ class TrainConfig:
             (self.max_steps >= 1, "max_steps must be >= 1"),
             (self.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
-            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.learning_rate >= 0, "learning_rate must be >= 0 (0: a no-update control)"),
             (self.beta >= 0, "beta must be >= 0"),
             (self.epsilon_low >= 0 and self.epsilon_high >= 0, "epsilon_low/high must be >= 0"),
             (self.save_steps >= 0, "save_steps must be >= 0"),
@@ -122,6 +140,13 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"train: {message}")
+
+
+# The reference set-ups behind the "auto" values of TrainConfig.
+METHOD_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mmzero": {"method": "full", "freeze_vision_tower": False, "kl_control": "fixed"},
+    "evolmm": {"method": "lora", "freeze_vision_tower": True, "kl_control": "adaptive"},
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,6 +184,9 @@ class GroupStats:
     dropped_zero_variance: int = 0
     dropped_size_mismatch: int = 0
     dropped_bad_samples: int = 0  # samples (not groups): bad log-probs or vision placeholder tokens
+    # groups whose rows were sampled from different prompts (a GRPO group is one prompt: a
+    # completion replayed under another prompt trains the wrong conditional)
+    dropped_mixed_prompts: int = 0
     prompt_ids_mismatch: int = 0
     trainable_groups: int = 0
     group_size: int = 0
@@ -178,11 +206,17 @@ def mmzero_role_samples(
     answers: pl.DataFrame | None,
     renders: pl.DataFrame | None,
     rewards: dict[str, pl.DataFrame],
+    *,
+    solver_questions: tuple[str, ...] | list[str] = ("hard",),
+    coder_render_band: tuple[float, float] | list[float] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """One frame per MM-Zero role in ``rewards``: the sample columns joined with the reward.
 
     Columns: sample_id, group_id, prompt, prompt_ids, completion_ids, logprobs, reward, image (PNG
-    bytes or null). Solver rows keep only ``in_band`` rows when that column is present.
+    bytes or null). Solver rows keep only ``in_band`` rows when that column is present, and only
+    the question kinds in ``solver_questions`` (MM-Zero trains the Solver on the hard question
+    with its majority label). With ``coder_render_band = (lo, hi)``, Coder groups train only when
+    their render rate lies in [lo, hi] (MM-Zero's filter).
     """
     tables = {
         "proposer": (proposals, "proposal_id"),
@@ -196,6 +230,17 @@ def mmzero_role_samples(
             raise ValueError(f"train: the {role} rewards need the {role} sample table")
         if role == "solver" and "in_band" in scored.columns:
             scored = scored.filter(pl.col("in_band").fill_null(False))
+        if role == "solver":
+            kind = (
+                pl.col("question_kind")
+                if "question_kind" in scored.columns
+                else pl.col("group_id").str.extract(r"-(easy|hard)$")
+            )
+            scored = scored.filter(kind.is_in(list(solver_questions)))
+        if role == "coder" and coder_render_band is not None and "rendered" in scored.columns:
+            lo, hi = coder_render_band
+            rate = pl.col("rendered").cast(pl.Float64).mean().over("group_id")
+            scored = scored.filter(rate.is_between(lo, hi))
         frame = _join_samples(table, id_col, scored)
         if role == "solver":
             if renders is None:
@@ -263,6 +308,8 @@ def build_groups(
 ) -> tuple[list[Group], GroupStats]:
     """Group ``samples`` (see :func:`mmzero_role_samples`) into trainable GRPO groups.
 
+    Refuses (and counts) a group whose rows differ in prompt, prompt ids or image: every
+    completion is replayed under the group's one prompt, so all must have been sampled from it.
     Drops (and counts) groups whose rewards are all equal, samples whose cached log-probs do not
     line up with their tokens or whose completion holds an image placeholder token, and groups of a size other than the role's most common one (larger
     groups are subsampled to it, deterministically). With ``processor``, each prompt is tokenised
@@ -303,6 +350,20 @@ def build_groups(
             stats.dropped_size_mismatch += 1
             continue
         first = good[0]
+        if any(
+            r["prompt"] != first["prompt"]
+            or list(r["prompt_ids"]) != list(first["prompt_ids"])
+            or _image_bytes(r["image"]) != _image_bytes(first["image"])
+            for r in good[1:]
+        ):
+            log.error(
+                "%s group %s mixes prompts: refused (its completions were not all sampled from "
+                "one prompt)",
+                role,
+                group_id,
+            )
+            stats.dropped_mixed_prompts += 1
+            continue
         candidates.append(
             Group(
                 role=role,
@@ -587,6 +648,38 @@ class _StepRecorder:
         return Recorder()
 
 
+def adaptive_beta(beta: float, kl: float, target: float, rate: float) -> float:
+    """One step of the adaptive KL controller: beta *= 1 + rate * clip(KL / target - 1, -1, 1).
+
+    Above the target the coefficient grows (at most by ``rate`` per step), below it shrinks."""
+    error = min(max(kl / target - 1.0, -1.0), 1.0)
+    return beta * (1.0 + rate * error)
+
+
+class _AdaptiveKL:
+    """TrainerCallback (built lazily) steering ``trainer.beta`` towards a target KL after each
+    logged step (EvoLMM's adaptive coefficient); records the coefficient per step."""
+
+    @staticmethod
+    def make(cfg: TrainConfig):
+        from transformers import TrainerCallback
+
+        class AdaptiveKL(TrainerCallback):
+            def __init__(self):
+                self.trainer = None
+                self.betas: list[float] = []
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if self.trainer is None or not logs or "kl" not in logs:
+                    return
+                self.betas.append(float(self.trainer.beta))
+                self.trainer.beta = adaptive_beta(
+                    self.trainer.beta, float(logs["kl"]), cfg.kl_target, cfg.kl_rate
+                )
+
+        return AdaptiveKL()
+
+
 def _fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([policy, asdict(cfg)], sort_keys=True).encode())
@@ -609,8 +702,12 @@ def train_role(
     processor,
     cfg: TrainConfig,
     output_dir: str | os.PathLike,
+    temperature: float = 1.0,
 ):
-    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record)."""
+    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record).
+
+    ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
+    the loss divides the logits by it, as the engines did when they recorded the log-probs."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -646,13 +743,14 @@ def train_role(
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         num_generations=size,
-        beta=cfg.beta,
+        beta=cfg.beta if cfg.kl_control == "fixed" else cfg.kl_init_beta,
         epsilon=cfg.epsilon_low,
         epsilon_high=cfg.epsilon_high,
         loss_type=cfg.loss_type,
         scale_rewards="group",
         num_iterations=1,
-        temperature=1.0,  # cached log-probs are the raw policy's (temperature 1)
+        # the cached log-probs are of the sampled distribution: logits / sampling temperature
+        temperature=temperature if cfg.scale_logits_by_temperature and temperature > 0 else 1.0,
         gradient_checkpointing=cfg.gradient_checkpointing,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
@@ -686,6 +784,11 @@ def train_role(
             task_type="CAUSAL_LM",
         )
     recorder = _StepRecorder.make()
+    callbacks = [recorder]
+    kl_controller = None
+    if cfg.kl_control == "adaptive":
+        kl_controller = _AdaptiveKL.make(cfg)
+        callbacks.append(kl_controller)
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     trainer_class = _replay_trainer_class()
     trainer = trainer_class(
@@ -696,8 +799,10 @@ def train_role(
         processing_class=processor,
         peft_config=peft_config,
         rollout_func=make_rollout_func(groups, size),
-        callbacks=[recorder],
+        callbacks=callbacks,
     )
+    if kl_controller is not None:
+        kl_controller.trainer = trainer
     trainer.use_sampling_logprobs = cfg.old_logprobs == "sampling"
     if resume:
         log.warning("resuming %s from %s", output_dir.name, resume)
@@ -721,6 +826,9 @@ def train_role(
         "per_device_train_batch_size": per_device,
         "groups_per_step": groups_per_step,
         "resumed_from": resume,
+        "temperature": args.temperature,
+        "kl_control": cfg.kl_control,
+        "beta_per_step": kl_controller.betas if kl_controller else None,
     }
     return trained, trainer, record
 
@@ -731,8 +839,11 @@ def train_policy(
     cfg: TrainConfig,
     checkpoint_dir: str | os.PathLike,
     work_dir: str | os.PathLike,
+    temperatures: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train one lineage's policy on its roles' groups; write ``checkpoint_dir``; return the summary.
+
+    ``temperatures`` maps each role to its sampling temperature (default 1).
 
     ``samples`` maps role -> frame from :func:`mmzero_role_samples` / :func:`evolmm_role_samples`
     (one role, or all roles of a shared lineage). Roles are trained one after another in
@@ -814,7 +925,13 @@ def train_policy(
             summary["roles"][role].update(json.loads((work_dir / role / "record.json").read_text()))
             continue
         model, trainer, record = train_role(
-            current, policy, groups, processor, cfg, work_dir / role
+            current,
+            policy,
+            groups,
+            processor,
+            cfg,
+            work_dir / role,
+            temperature=float((temperatures or {}).get(role, 1.0)),
         )
         del trainer
         summary["roles"][role].update(record)

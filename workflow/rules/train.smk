@@ -22,6 +22,11 @@ rule train_policy:
         gpu=1,
     params:
         train=config["train"],
+        temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},
+        mmzero={
+            "solver_questions": config["mmzero"]["solver_train_questions"],
+            "coder_render_band": config["mmzero"]["coder_render_band"],
+        },
         policy=lambda w: policy_path(train_role(w), w),
         work_dir=lambda w: f"results/round_{w.round}/train/{w.lineage}_trl",
     script:

@@ -136,8 +136,16 @@ class HFEngine:
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = out.sequences[:, prompt_len:]
         logits = torch.stack(out.logits, dim=1).float()  # (batch, steps, vocab), raw model logits
+        # Log-probs of the sampled distribution: logits / temperature (before top-k/top-p), the
+        # quantity the trainer recomputes when it divides its logits by the same temperature.
+        temps = torch.tensor(
+            [p.temperature if p.temperature > 0 else 1.0 for p in params],
+            device=logits.device,
+        ).view(-1, 1, 1)
         logprobs = (
-            torch.log_softmax(logits, dim=-1).gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+            torch.log_softmax(logits / temps, dim=-1)
+            .gather(-1, new_tokens.unsqueeze(-1))
+            .squeeze(-1)
         )
         results, prompt_ids = [], []
         mask = inputs["attention_mask"]
