@@ -13,6 +13,7 @@ frame = evaluate(
     snakemake.wildcards.policy,
     EvalConfig.from_dict(p.eval),
     seed=p.seed,
+    method=snakemake.config["method"],
 )
 write_parquet(frame, snakemake.output.results, EVAL)
 print(f"{frame['correct'].sum()}/{frame.height} correct", file=sys.stderr)

@@ -198,6 +198,29 @@ def test_evaluate_with_recorded_replies_grades_the_boxed_answer():
     assert all(len(r.images) == 1 for r in engine.requests)
 
 
+def test_evolmm_policies_are_asked_and_graded_in_their_own_format():
+    """An EvoLMM Solver answers in <answer> tags: asked with the boxed prompt and graded on
+    \\boxed{} it would score 0 whatever it knows (issue 14, item 9)."""
+    items = build_benchmark(EvalConfig(builtin_items=2, seed=5))
+    replies = {
+        items["question"][0]: "It is clear. <answer>" + items["answer"][0] + "</answer>",
+        items["question"][1]: "<answer>not the answer</answer>",
+        items["question"][2]: "I think\n" + items["answer"][2],  # untagged: the last line
+        # another method's format: EvoLMM reads the last line, and grade() sees through \\boxed
+        items["question"][3]: "\\boxed{" + items["answer"][3] + "}",
+    }
+    engine = RecordedEngine(replies)
+    frame = evaluate(engine, items, "round_1", EvalConfig(), seed=0, method="evolmm")
+    assert frame["correct"].to_list() == [True, False, True, True]
+    assert frame["format_ok"].to_list() == [True, True, False, False]
+    prompt = engine.requests[0].messages[-1]["content"][-1]["text"]
+    assert "<answer>" in prompt and "boxed" not in prompt
+    mmzero = RecordedEngine(replies)
+    boxed = evaluate(mmzero, items, "round_1", EvalConfig(), seed=0, method="mmzero")
+    assert boxed["correct"].to_list() == [False, False, False, True]
+    assert "boxed" in mmzero.requests[0].messages[-1]["content"][-1]["text"]
+
+
 def test_accuracy_table_orders_policies_and_counts(tmp_path):
     rows = [
         ("round_1", "procedural", True, "1"),

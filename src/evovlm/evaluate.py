@@ -179,16 +179,38 @@ def is_correct(prediction: str | None, answer: str, choices: list[str] | None) -
     return False
 
 
+def _evolmm_answer(text: str | None) -> tuple[str | None, bool]:
+    """EvoLMM's extraction (``<answer>`` tag, else the last line); format = a closed tag."""
+    closed = isinstance(text, str) and "<answer>" in text and "</answer>" in text
+    return parse.parse_answer_tag(text), closed
+
+
+# Each method's Solver prompt template and answer extraction (prediction, format ok): a policy
+# is evaluated in the format it was warmed up and trained to answer in.
+SOLVER_FORMATS = {
+    "mmzero": ("solver", parse.parse_solver),  # \boxed{} after <think>
+    "evolmm": ("evolmm_solver", _evolmm_answer),  # <answer>...</answer>
+}
+
+
 def evaluate(
-    engine, items: pl.DataFrame, policy: str, cfg: EvalConfig, seed: int = 0
+    engine,
+    items: pl.DataFrame,
+    policy: str,
+    cfg: EvalConfig,
+    seed: int = 0,
+    method: str = "mmzero",
 ) -> pl.DataFrame:
-    """One reply per item from ``engine``; the prediction is its last ``\\boxed{}``."""
+    """One reply per item from ``engine``, asked with ``method``'s Solver prompt; the prediction
+    is extracted the way that method's Solver answers (MM-Zero: the last ``\\boxed{}``;
+    EvoLMM: the ``<answer>`` tag)."""
+    template, extract = SOLVER_FORMATS[method]
     rows_in = items.to_dicts()
     sampling = sampling_params({"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}, 1)
     requests = [
         Request(
             messages=prompts.render_messages(
-                "solver", question=question_text(row["question"], row["choices"])
+                template, question=question_text(row["question"], row["choices"])
             ),
             images=[png_to_image(row["image"]["bytes"])],
             sampling=sampling,
@@ -199,7 +221,7 @@ def evaluate(
     rows = []
     for row, output in zip(rows_in, engine.generate(requests), strict=True):
         text = output.samples[0].text
-        prediction, format_ok = parse.parse_solver(text)
+        prediction, format_ok = extract(text)
         rows.append(
             {
                 "policy": policy,
