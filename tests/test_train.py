@@ -323,7 +323,10 @@ def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_pat
     )
     betas = summary["roles"]["coder"]["beta_per_step"]
     assert len(betas) == 4 and betas[0] == pytest.approx(0.001)
-    assert all(0.0009 - 1e-12 <= b / a * 0.001 <= 0.0011 + 1e-12 for a, b in zip(betas, betas[1:]))
+    assert all(
+        0.0009 - 1e-12 <= b / a * 0.001 <= 0.0011 + 1e-12
+        for a, b in zip(betas[:-1], betas[1:], strict=True)
+    )
     assert betas[1] != betas[0]  # the coefficient moves with the measured KL
     before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
     assert set(before) == set(after)  # merged: a plain model, no adapter keys
