@@ -88,6 +88,13 @@ def summarize_mmzero(
         "render_rate": n_rendered / funnel["programs"] if funnel["programs"] else None,
         "boxed_rate": funnel["answers_boxed"] / funnel["answers"] if funnel["answers"] else None,
     }
+    coevolution, counts = mmzero_coevolution_rates(proposals, renders, answers, rewards)
+    rates |= coevolution
+    counts |= {
+        "parse_rate": funnel["proposals"],
+        "render_rate": funnel["programs"],
+        "boxed_rate": funnel["answers"],
+    }
     parse_errors = (
         proposals.filter(~pl.col("parse_ok"))["parse_error"]
         .fill_null("unknown")
@@ -106,6 +113,8 @@ def summarize_mmzero(
     return {
         "funnel": funnel,
         "rates": rates,
+        # the denominator of each rate (its standard error is sqrt(p (1 - p) / n))
+        "rate_counts": counts,
         "parse_errors": _counts(parse_errors),
         "code_extract": _counts(programs["extract_status"]) if programs.height else {},
         "render_status": _counts(renders["status"]) if renders.height else {},
@@ -117,6 +126,111 @@ def summarize_mmzero(
         "training": train,
         "stage_seconds": timings,
     }
+
+
+def _ratio(numerator: float, n: int) -> float | None:
+    return float(numerator) / n if n else None
+
+
+def mmzero_coevolution_rates(
+    proposals: pl.DataFrame,
+    renders: pl.DataFrame,
+    answers: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+) -> tuple[dict[str, float | None], dict[str, int]]:
+    """The quantities of MM-Zero's co-evolution table, per round.
+
+    - ``solver_agreement``: the mean share of a question's valid answers that agree with its
+      majority, over the (image, question) groups with at least one valid answer;
+    - ``solvability``: the share of rendered images whose Solver majority on the easy question
+      grades equal to the Proposer's stated easy answer (no valid answer: not solvable);
+    - ``difficulty``: the mean d = min(c, 1 - c) over the rendered images' hard questions (an
+      unanswered one counts with d = 0).
+    Returns (rates, the count each rate is a mean over).
+    """
+    from evovlm.grade import grade
+
+    rates: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    solver = rewards.get("solver")
+    if solver is not None and solver.height and "question_kind" in solver.columns:
+        groups = solver.group_by("group_id").agg(
+            pl.col("question_kind").first(),
+            pl.col("answer_valid").any().alias("any_valid"),
+            pl.col("easy_agreement").first(),
+            pl.col("hard_agreement").first(),
+            pl.col("label").first(),
+        )
+        answered = groups.filter(pl.col("any_valid"))
+        agreement = pl.when(pl.col("question_kind") == "easy")
+        agreement = agreement.then(pl.col("easy_agreement")).otherwise(pl.col("hard_agreement"))
+        counts["solver_agreement"] = answered.height
+        rates["solver_agreement"] = (
+            float(answered.select(agreement.mean()).item()) if answered.height else None
+        )
+    rendered = (
+        renders.filter(pl.col("status") == "ok").select("program_id").unique()
+        if renders.height
+        else pl.DataFrame({"program_id": []}, schema={"program_id": pl.String})
+    )
+    n_rendered = rendered.height
+    solvable = 0
+    if n_rendered and solver is not None and solver.height and answers.height:
+        easy = (
+            solver.filter(pl.col("group_id").str.ends_with("-easy"))
+            .join(
+                answers.select(pl.col("answer_id").alias("sample_id"), "program_id", "proposal_id"),
+                on="sample_id",
+            )
+            .group_by("program_id")
+            .agg(pl.col("label").first(), pl.col("proposal_id").first())
+            .join(proposals.select("proposal_id", "easy_answer"), on="proposal_id")
+            .join(rendered, on="program_id")
+        )
+        solvable = sum(
+            label is not None and stated is not None and grade(label, stated)
+            for label, stated in easy.select("label", "easy_answer").iter_rows()
+        )
+    rates["solvability"] = _ratio(solvable, n_rendered)
+    counts["solvability"] = n_rendered
+    coder = rewards.get("coder")
+    if coder is not None and coder.height and "d" in coder.columns:
+        d = coder.filter(pl.col("rendered"))["d"].fill_null(0.0)
+        rates["difficulty"] = float(d.mean()) if d.len() else None
+        counts["difficulty"] = int(d.len())
+    return rates, counts
+
+
+def evolmm_rates(
+    questions: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+    entropy_band: tuple[float, float] = (0.55, 1.25),
+) -> tuple[dict[str, float | None], dict[str, int]]:
+    """EvoLMM's per-round quantities: question parse rate, the mean answer share p(a) over
+    valid answers, the mean answer entropy (nats) over questions with a valid answer, and the
+    share of those questions whose entropy lies in ``entropy_band`` (default: the Proposer
+    reward's target 0.90 +/- its sigma 0.35)."""
+    rates: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    counts["parse_rate"] = questions.height
+    parsed = int(questions["parse_ok"].sum()) if questions.height else 0
+    rates["parse_rate"] = _ratio(parsed, questions.height)
+    solver = rewards.get("solver")
+    if solver is not None and solver.height:
+        shares = solver["share"].drop_nulls()
+        rates["mean_answer_share"] = float(shares.mean()) if shares.len() else None
+        counts["mean_answer_share"] = int(shares.len())
+        rates["answer_rate"] = float(solver["answer_valid"].mean())
+        counts["answer_rate"] = solver.height
+    proposer = rewards.get("proposer")
+    if proposer is not None and proposer.height:
+        entropy = proposer["entropy"].drop_nulls()
+        counts["mean_entropy"] = counts["entropy_band_share"] = int(entropy.len())
+        rates["mean_entropy"] = float(entropy.mean()) if entropy.len() else None
+        low, high = entropy_band
+        inside = int(entropy.is_between(low, high).sum()) if entropy.len() else 0
+        rates["entropy_band_share"] = _ratio(inside, int(entropy.len()))
+    return rates, counts
 
 
 def benchmark_files(round_: int, root: str | Path = "logs/benchmarks") -> list[Path]:
@@ -163,8 +277,11 @@ def summarize_evolmm(
         if questions.height
         else pl.Series([], dtype=pl.String)
     )
+    rates, counts = evolmm_rates(questions, rewards)
     return {
         "funnel": funnel,
+        "rates": rates,
+        "rate_counts": counts,
         "parse_errors": _counts(parse_errors),
         "rewards": {role: _stats(frame["reward"]) for role, frame in sorted(rewards.items())},
         "training": train,
