@@ -98,7 +98,8 @@ def test_row_counts_follow_the_group_sizes(run):
         assert groups["len"].to_list() == [cfg["proposer"]["n"]] * groups.height
         assert groups.height == 8 * cfg["prompts_per_topic"]  # default topics
         valid = t["proposals"].filter(pl.col("parse_ok")).height
-        assert t["programs"].height == valid * cfg["coder"]["k"]
+        k, languages = cfg["coder"]["k"], cfg["coder"]["languages"]
+        assert t["programs"].height == valid * k * len(languages)  # k per language
         assert t["renders"].height == t["programs"].height
         ok = t["renders"].filter(pl.col("status") == "ok").height
         assert t["answers"].height == ok * 2 * cfg["solver"]["m"]
@@ -123,6 +124,33 @@ def test_ids_join_across_files(run):
             assert rewards[key].n_unique() == t[table].height
 
 
+def test_every_coder_group_replays_under_its_own_prompt(run):
+    """A GRPO group is one prompt: every completion of a Coder group was sampled from the same
+    prompt (and prompt ids) and one language, so it replays under the prompt it came from."""
+    for r in (1, 2):
+        t = tables(run, r)
+        per_group = (
+            t["programs"]
+            .group_by("group_id")
+            .agg(
+                pl.col("prompt").n_unique().alias("prompts"),
+                pl.col("prompt_ids").n_unique().alias("prompt_ids"),
+                pl.col("language").n_unique().alias("languages"),
+                pl.len().alias("size"),
+            )
+        )
+        assert per_group.height > 0
+        assert (per_group["prompts"] == 1).all() and (per_group["prompt_ids"] == 1).all()
+        assert (per_group["languages"] == 1).all() and (per_group["size"] >= 2).all()
+        scored = t["rewards_coder"].join(
+            t["programs"].select(pl.col("program_id").alias("sample_id"), "group_id"),
+            on="sample_id",
+        )
+        assert (scored["group_id"] == scored["group_id_right"]).all()
+        summary = json.loads((run / f"results/round_{r}/train/coder.json").read_text())
+        assert summary["roles"]["coder"]["dropped_mixed_prompts"] == 0
+
+
 def test_metrics_agree_with_the_parquet_rows(run):
     for r in (1, 2):
         t = tables(run, r)
@@ -137,6 +165,14 @@ def test_metrics_agree_with_the_parquet_rows(run):
         assert sum(metrics["render_status"].values()) == t["renders"].height
         for role in ("proposer", "coder", "solver"):
             assert metrics["rewards"][role]["n"] == t[f"rewards_{role}"].height
+        rates = metrics["rates"]
+        assert {
+            "parse_rate",
+            "render_rate",
+            "solver_agreement",
+            "solvability",
+            "difficulty",
+        } <= set(rates)
         assert set(metrics["stage_seconds"]) >= {
             "propose_concepts",
             "render_images",
@@ -242,9 +278,17 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
         metrics = json.loads((d / "metrics.json").read_text())
         assert metrics["funnel"]["questions"] == questions.height
         assert metrics["funnel"]["answers"] == answers.height
-        assert (d / "checkpoint/shared/model.safetensors").is_file()  # one shared policy
+        # one lineage per role (EvoLMM: an adapter per role, merged into each checkpoint)
+        assert (d / "checkpoint/proposer/model.safetensors").is_file()
+        assert (d / "checkpoint/solver/model.safetensors").is_file()
+        assert {"mean_answer_share", "mean_entropy", "entropy_band_share"} <= set(metrics["rates"])
+        trained = json.loads((d / "train/solver.json").read_text())
+        assert trained["method"] == "lora"
     log = (workdir / "logs/ask_questions/round_2.1-of-1.log").read_text()
-    assert "results/round_1/checkpoint/shared" in log
+    assert "results/round_1/checkpoint/proposer" in log
+    # evaluated in EvoLMM's own answer format (<answer> tags), not \\boxed{}
+    evaluated = pl.read_parquet(workdir / "results/eval/round_2.parquet")
+    assert evaluated["completion"].str.contains("<answer>").any()
 
 
 def test_evaluation_of_base_and_every_round(run):
