@@ -64,7 +64,7 @@ def test_evolmm_dag():
         assert counts[rule] == 2, rule
     assert counts["ask_questions"] == 2
     assert counts["answer_questions"] == 2
-    assert counts["train_policy"] == 2  # one shared policy by default
+    assert counts["train_policy"] == 4  # one lineage (LoRA adapter) per role, as EvoLMM
     assert "render_images" not in counts
 
 

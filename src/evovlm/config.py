@@ -72,7 +72,7 @@ def _coerce_text(value: Any, schema: dict) -> Any:
         return float(text)
     if kind == "boolean" and text.lower() in ("true", "false"):
         return text.lower() == "true"
-    if kind is None and True in schema.get("enum", ()) and text.lower() in ("true", "false"):
+    if True in schema.get("enum", ()) and text.lower() in ("true", "false"):
         return text.lower() == "true"
     return value
 
