@@ -109,3 +109,37 @@ def load_model(model: str | os.PathLike, dtype: str = "auto", device: str | None
     loaded = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return loaded.to(device).eval()
+
+
+# Files a model folder needs for the engines and training (weights, configs, tokenizer,
+# processor, chat template); other formats of the same weights (.bin, .pt, gguf) are skipped.
+FETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+
+
+def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None = None) -> Path:
+    """Download hub model ``repo_id`` (at ``revision``) into ``out_dir`` once, as a plain folder.
+
+    Checks that the result is a model folder (config, tokenizer and processor files) and
+    records the commit it came from in ``out_dir/evovlm-source.json``.
+    """
+    import json
+
+    from huggingface_hub import HfApi, snapshot_download
+
+    from evovlm.config import missing_model_files
+
+    out = Path(out_dir)
+    snapshot_download(repo_id, revision=revision, local_dir=out, allow_patterns=FETCH_PATTERNS)
+    missing = missing_model_files(out)
+    if missing:
+        raise RuntimeError(
+            f"hub model {repo_id!r} has no {', '.join(missing)} file; it is not a model "
+            "evovlm can load (set model.base to a vision-language model)"
+        )
+    try:
+        sha = HfApi().model_info(repo_id, revision=revision).sha
+    except Exception:  # offline but cached: the download above came from the cache
+        sha = None
+    source = {"repo_id": repo_id, "revision": revision, "commit": sha}
+    (out / "evovlm-source.json").write_text(json.dumps(source, indent=2) + "\n")
+    return out

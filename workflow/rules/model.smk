@@ -51,3 +51,19 @@ rule build_demo_images:
         seed=config["seed"],
     script:
         "../../scripts/build_demo_images.py"
+
+
+rule fetch_base_model:
+    """A hub id as model.base: downloaded once (huggingface_hub.snapshot_download) into
+    resources/hub/; every job then reads that local folder."""
+    output:
+        model=directory("resources/hub/{name}"),
+    log:
+        "logs/fetch_base_model/{name}.log",
+    conda:
+        "../../envs/evovlm.yaml"
+    params:
+        repo_id=config["model"]["base"],
+        revision=config["model"]["revision"],
+    script:
+        "../../scripts/fetch_base_model.py"
