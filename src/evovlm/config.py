@@ -71,9 +71,47 @@ def _coerce_text(value: Any, schema: dict) -> Any:
         return int(text)
     if kind == "number" and _NUMBER.fullmatch(text):
         return float(text)
-    if kind == "boolean" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
+    if kind == "boolean" and text.lower() in _BOOLEAN:
+        return _BOOLEAN[text.lower()]
     return value
+
+
+# YAML users write yes/no and on/off too (YAML 1.1 booleans).
+_BOOLEAN = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _expected(sub: dict) -> str:
+    """What a value of schema ``sub`` must be, in words: 'an integer >= 1', 'one of a, b'."""
+    if "enum" in sub:
+        return "one of " + ", ".join("null" if v is None else str(v) for v in sub["enum"])
+    kinds = sub.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    words = {
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false (yes/no)",
+        "string": "a text",
+        "array": "a list",
+        "object": "a mapping of keys",
+        "null": "null",
+    }
+    text = " or ".join(words.get(k, k) for k in kinds) or "a valid value"
+    bounds = []
+    for key, op in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
+        if key in sub:
+            bounds.append(f"{op} {sub[key]}")
+    if "minLength" in sub:
+        bounds.append(f"of at least {sub['minLength']} character(s)")
+    if "minItems" in sub:
+        bounds.append(f"of at least {sub['minItems']} item(s)")
+    if "items" in sub and isinstance(sub["items"], dict) and "array" in kinds:
+        bounds.append(f"of {_expected(sub['items'])}")
+    return " ".join([text, *bounds])
 
 
 def _key_path(error) -> str:
@@ -110,7 +148,23 @@ def _one_line(error, schema: dict) -> str:
     message = error.message.replace("\n", " ")
     if len(message) > 200:
         message = message[:200] + "..."
-    fix = f"; fix: {description}" if description else ""
+    # The failing (sub)schema says what is expected; the key's description says what it is for.
+    failing = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in (
+        "type",
+        "enum",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "minItems",
+    ):
+        own = _subschema(schema, path)
+        expected = _expected({**own, **failing} if own else failing)
+        fix = f"; fix: give {expected}" + (f" ({description})" if description else "")
+    else:
+        fix = f"; fix: {description}" if description else ""
     return f"config key '{key}': {message}{fix}"
 
 
