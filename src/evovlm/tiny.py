@@ -207,9 +207,24 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evovlm build-tiny", description=__doc__)
-    parser.add_argument("out_dir")
-    parser.add_argument("--spec", help="JSON object of TinySpec fields", default="{}")
+    from dataclasses import fields
+
+    defaults = ", ".join(f"{f.name}={f.default}" for f in fields(TinySpec))
+    parser = argparse.ArgumentParser(
+        prog="evovlm build-tiny",
+        description=(
+            "Build the embedded tiny Qwen2.5-VL model (random weights; a BPE tokenizer trained on "
+            "the corpus that ships inside the evovlm package) into OUT_DIR. Nothing is "
+            "downloaded; the same spec gives the same bytes. The workflow builds it as "
+            "resources/tiny-base (rule build_tiny_model, config key 'tiny')."
+        ),
+    )
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created)")
+    parser.add_argument(
+        "--spec",
+        default="{}",
+        help=f"JSON object overriding the model's size and seed; defaults: {defaults}",
+    )
     args = parser.parse_args(argv)
     path = build_tiny_model(args.out_dir, TinySpec.from_dict(json.loads(args.spec)))
     print(path)
