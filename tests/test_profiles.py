@@ -207,3 +207,39 @@ def test_a_hub_id_is_fetched_once_by_a_rule_and_read_locally(tmp_path):
     assert len(re.findall(r"rule fetch_base_model:", out)) == 1
     assert "output: resources/hub/acme--vl" in out
     assert "build_tiny_model" not in out
+
+
+# --- built resources shared between experiments ---
+
+
+def _experiment(path, shared, extra=""):
+    (path / "config").mkdir(parents=True)
+    text = (REPO / "config" / "config.yaml").read_text()
+    (path / "config" / "config.yaml").write_text(text + f"\nresources_dir: {shared}\n{extra}")
+    return path
+
+
+def _planned(workdir) -> dict[str, list[str]]:
+    proc = snakemake("-n", "-p", "-s", str(REPO / "Snakefile"), "-d", str(workdir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    jobs: dict[str, list[str]] = {}
+    for m in re.finditer(r"rule (\w+):\n(?:.*\n)*?\s+output: (\S+)", proc.stdout):
+        jobs.setdefault(m.group(1), []).append(m.group(2))
+    return jobs
+
+
+def test_experiments_share_built_resources_keyed_by_recipe(tmp_path):
+    shared = tmp_path / "cache"
+    first = _planned(_experiment(tmp_path / "exp1", shared))
+    (base,) = first["build_tiny_model"]
+    (warm,) = first["warmup_tiny_model"]
+    assert re.fullmatch(re.escape(str(shared)) + r"/tiny-base-[0-9a-f]{12}", base)
+    assert re.fullmatch(re.escape(str(shared)) + r"/tiny-warm-[0-9a-f]{12}", warm)
+    for folder in (base, warm):  # as if the first experiment had built them
+        (tmp_path / folder).mkdir(parents=True)
+    second = _planned(_experiment(tmp_path / "exp2", shared))
+    assert "build_tiny_model" not in second and "warmup_tiny_model" not in second
+    assert "propose_concepts" in second
+    # Another recipe (a bigger tiny model) is another build, never the shared one.
+    other = _planned(_experiment(tmp_path / "exp3", shared, "tiny: {hidden_size: 256}\n"))
+    assert other["build_tiny_model"] != [base] and other["warmup_tiny_model"] != [warm]

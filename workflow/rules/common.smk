@@ -5,6 +5,7 @@ import sys
 
 from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
 from evovlm.gpus import visible_gpus
+from evovlm.tiny import recipe_digest
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -90,11 +91,29 @@ def rounds():
     return range(1, config["rounds"] + 1)
 
 
+# Built resources: this working directory's resources/ (the default), or a shared folder
+# (config resources_dir) where each build is named by a hash of its recipe, so experiments with
+# the same recipe share one build and a different recipe never reuses it.
+RESOURCES = os.path.expanduser(config["resources_dir"]).rstrip("/") or "/"
+SHARED_RESOURCES = os.path.normpath(RESOURCES) != "resources"
+
+
+def resource(kind):
+    """Path of the embedded build ``kind`` (tiny-base, tiny-warm)."""
+    if not SHARED_RESOURCES:
+        return f"resources/{kind}"
+    return f"{RESOURCES}/{kind}-{recipe_digest(kind, config)}"
+
+
+TINY_BASE = resource("tiny-base")
+TINY_WARM = resource("tiny-warm")
+
+
 def hub_model_dir():
     """Where fetch_base_model puts a hub id (revision in the name: a new pin, a new folder)."""
     revision = config["model"]["revision"]
     name = BASE.replace("/", "--") + (f"@{revision}" if revision else "")
-    return f"resources/hub/{name}"
+    return f"{RESOURCES}/hub/{name}"
 
 
 def base_model():
@@ -104,9 +123,7 @@ def base_model():
         return hub_model_dir()
     if BASE_KIND == "local":
         return BASE
-    return (
-        "resources/tiny-warm" if config["warmup"]["enabled"] else "resources/tiny-base"
-    )
+    return TINY_WARM if config["warmup"]["enabled"] else TINY_BASE
 
 
 # A hub id is checked before any job runs (one line naming model.base, nothing deleted): cached
