@@ -80,9 +80,10 @@ def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
 
 def test_local_rules_are_real_small_cpu_rules():
     common = (REPO / "workflow" / "rules" / "common.smk").read_text()
-    block = re.search(r"(?ms)^localrules:\n(.*?)\n\n", common).group(1)
-    local = {name.strip(" ,") for name in block.split() if name.strip(" ,")}
+    blocks = re.findall(r"(?ms)^\s*localrules:\n(.*?)\n\n", common)
+    local = {name.strip(" ,") for block in blocks for name in block.split() if name.strip(" ,")}
     assert {"gather_shards", "summarize_round", "summarize_eval", "fetch_base_model"} <= local
+    assert "sample_images" in local  # EvoLMM's, declared only when that method is on
     assert local <= set(rule_blocks()), f"unknown rules: {local - set(rule_blocks())}"
     assert not local & gpu_rules()
 

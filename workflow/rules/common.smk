@@ -2,6 +2,7 @@
 # lives here; rules stay declarative.
 import os
 import sys
+from pathlib import Path
 
 from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
 from evovlm.gpus import visible_gpus
@@ -47,9 +48,14 @@ localrules:
     summarize_round,
     summarize_eval,
     build_benchmark,
-    sample_images,
     build_demo_images,
     fetch_base_model,
+
+
+if config["method"] == "evolmm":
+
+    localrules:
+        sample_images,
 
 
 wildcard_constraints:
@@ -94,8 +100,8 @@ def rounds():
 # Built resources: this working directory's resources/ (the default), or a shared folder
 # (config resources_dir) where each build is named by a hash of its recipe, so experiments with
 # the same recipe share one build and a different recipe never reuses it.
-RESOURCES = os.path.expanduser(config["resources_dir"]).rstrip("/") or "/"
-SHARED_RESOURCES = os.path.normpath(RESOURCES) != "resources"
+RESOURCES = os.path.normpath(os.path.expanduser(config["resources_dir"]))
+SHARED_RESOURCES = RESOURCES != "resources"
 
 
 def resource(kind):
@@ -112,7 +118,7 @@ TINY_WARM = resource("tiny-warm")
 def hub_model_dir():
     """Where fetch_base_model puts a hub id (revision in the name: a new pin, a new folder)."""
     revision = config["model"]["revision"]
-    name = BASE.replace("/", "--") + (f"@{revision}" if revision else "")
+    name = "--".join(Path(BASE).parts) + (f"@{revision}" if revision else "")
     return f"{RESOURCES}/hub/{name}"
 
 

@@ -57,7 +57,7 @@ rule fetch_base_model:
     """A hub id as model.base: downloaded once (huggingface_hub.snapshot_download) into
     resources/hub/; every job then reads that local folder."""
     output:
-        model=directory(RESOURCES + "/hub/{name}"),
+        model=directory(f"{RESOURCES}/hub/{{name}}"),
     log:
         "logs/fetch_base_model/{name}.log",
     conda:
