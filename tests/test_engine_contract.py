@@ -132,3 +132,17 @@ def test_vision_placeholders_are_never_sampled(engine):
     sampled = {t for out in engine.generate(requests) for s in out.samples for t in s.token_ids}
     assert len(sampled) > 50  # a hot random model roams the vocabulary (4096 tokens) ...
     assert not never & sampled  # ... but never draws a placeholder
+
+
+def test_the_job_log_names_the_engine_that_runs(capsys, monkeypatch):
+    import evovlm.engines as engines
+    from evovlm.stages import engine_from_config
+
+    monkeypatch.setattr(engines, "vllm_usable", lambda: False)
+    engine_from_config("some/model", {"backend": "auto"})
+    assert "policy: some/model (engine: hf, engine.backend: auto)" in capsys.readouterr().err
+    monkeypatch.setattr(engines, "vllm_usable", lambda: True)
+    engine_from_config("some/model", {"backend": "auto"})
+    assert "(engine: vllm, engine.backend: auto)" in capsys.readouterr().err
+    engine_from_config("some/model", {"backend": "hf"})
+    assert "policy: some/model (engine: hf)" in capsys.readouterr().err
