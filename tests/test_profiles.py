@@ -244,3 +244,30 @@ def test_experiments_share_built_resources_keyed_by_recipe(tmp_path):
     # Another recipe (a bigger tiny model) is another build, never the shared one.
     other = _planned(_experiment(tmp_path / "exp3", shared, "tiny: {hidden_size: 256}\n"))
     assert other["build_tiny_model"] != [base] and other["warmup_tiny_model"] != [warm]
+
+
+def test_fetch_base_model_runs_once_then_jobs_read_the_local_folder(tmp_path, tiny_model_dir):
+    # A "hub" model that is in the local Hugging Face cache (the tiny model), offline: the rule
+    # puts it into resources/hub/ and round 1's Proposer job samples from that folder.
+    hub = tmp_path / "hf-cache"
+    repo = hub / "models--acme--vl"
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    for f in tiny_model_dir.iterdir():
+        (repo / "snapshots" / "abc123" / f.name).write_bytes(f.read_bytes())
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    exp = _experiment(tmp_path / "exp", "resources")
+    env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub)}
+    target = "results/round_1/shards/proposals/1-of-1.parquet"
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(exp), "--cores", "2", "--config"]
+    args += ["model={base: acme/vl}", "mmzero={proposer: {n: 2, max_tokens: 8}}"]
+    proc = snakemake(target, *args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folder = exp / "resources" / "hub" / "acme--vl"
+    assert (folder / "model.safetensors").exists()
+    assert '"commit": "abc123"' in (folder / "evovlm-source.json").read_text()
+    log = (exp / "logs" / "propose_concepts" / "round_1.1-of-1.log").read_text()
+    assert "policy: resources/hub/acme--vl (engine: hf" in log
+    assert (exp / target).exists()
+    again = snakemake(target, "-n", *args, env=env)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -117,29 +117,43 @@ FETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.t
 
 
 def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None = None) -> Path:
-    """Download hub model ``repo_id`` (at ``revision``) into ``out_dir`` once, as a plain folder.
+    """Put hub model ``repo_id`` (at ``revision``) into ``out_dir`` as a plain folder.
 
-    Checks that the result is a model folder (config, tokenizer and processor files) and
-    records the commit it came from in ``out_dir/evovlm-source.json``.
+    The files come through the Hugging Face cache (``snapshot_download``: downloaded once, or
+    taken from the cache, offline too) and are hard-linked into ``out_dir`` (copied across file
+    systems). Checks that the result is a model folder (config, tokenizer and processor files)
+    and records the commit it came from in ``out_dir/evovlm-source.json``.
     """
     import json
+    import shutil
 
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import snapshot_download
 
     from evovlm.config import missing_model_files
 
+    snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=FETCH_PATTERNS))
     out = Path(out_dir)
-    snapshot_download(repo_id, revision=revision, local_dir=out, allow_patterns=FETCH_PATTERNS)
-    missing = missing_model_files(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for src in sorted(snapshot.rglob("*")):
+        if src.is_dir():
+            continue
+        dst = tmp / src.relative_to(snapshot)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src.resolve(), dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    missing = missing_model_files(tmp)
     if missing:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(
             f"hub model {repo_id!r} has no {', '.join(missing)} file; it is not a model "
             "evovlm can load (set model.base to a vision-language model)"
         )
-    try:
-        sha = HfApi().model_info(repo_id, revision=revision).sha
-    except Exception:  # offline but cached: the download above came from the cache
-        sha = None
-    source = {"repo_id": repo_id, "revision": revision, "commit": sha}
-    (out / "evovlm-source.json").write_text(json.dumps(source, indent=2) + "\n")
+    source = {"repo_id": repo_id, "revision": revision, "commit": snapshot.name}
+    (tmp / "evovlm-source.json").write_text(json.dumps(source, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
     return out
