@@ -2,6 +2,10 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
+from evovlm.gpus import claim_gpu  # noqa: E402
+
+claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
+
 from evovlm import evolmm  # noqa: E402
 from evovlm.schema import IMAGES, QUESTIONS, read_parquet, write_parquet  # noqa: E402
 from evovlm.stages import Shard, engine_from_config  # noqa: E402

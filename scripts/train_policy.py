@@ -15,6 +15,10 @@ from pathlib import Path
 if "snakemake" in globals():
     sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821, SIM115
     s = snakemake  # noqa: F821
+    from evovlm.gpus import claim_gpu
+
+    # One GPU per job on a multi-GPU machine (all of the job's processes share the claim).
+    claim_gpu(int(s.params.train.get("num_processes", 1) or 1))
     job = {
         "method": s.config["method"],
         "lineage": s.wildcards.lineage,

@@ -60,8 +60,31 @@ def test_bad_keys_give_one_line_naming_the_key(config, patch, key, hint):
 
 
 def test_hub_id_is_accepted_without_a_local_folder(config):
+    # validate_config checks the form only; the hub check (check_hub_model) runs in the workflow.
     config["model"]["base"] = "Qwen/Qwen2.5-VL-3B-Instruct"
     validate_config(config)
+
+
+@pytest.mark.parametrize(
+    ("patch", "fix"),
+    [
+        ({"rounds": "five"}, "fix: give an integer >= 1 ("),
+        ({"train__learning_rate": "fast"}, "fix: give a number > 0 ("),
+        ({"engine__backend": "tpu"}, "fix: give one of auto, hf, vllm ("),
+        ({"eval__enabled": "maybe"}, "fix: give true or false (yes/no) ("),
+    ],
+)
+def test_type_errors_say_what_is_expected(config, patch, fix):
+    assert fix in _error(config, **patch)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("yes", True), ("On", True), ("no", False), ("off", False), ("true", True)]
+)
+def test_yaml_yes_no_on_off_are_booleans(config, text, value):
+    # snakemake --config "eval={enabled: yes}" passes the text "yes" (YAML BaseLoader).
+    config["eval"] = {"enabled": text}
+    assert validate_config(config)["eval"]["enabled"] is value
 
 
 def test_every_schema_key_has_type_default_and_description():
@@ -89,7 +112,8 @@ def test_snakemake_stops_before_any_job_on_a_bad_key(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if "config error" in line]
     assert lines == [
         "config error: config key 'rounds': 0 is less than the minimum of 1; "
-        "fix: number of self-play rounds (at least 1); raising it never reruns finished rounds"
+        "fix: give an integer >= 1 (number of self-play rounds (at least 1); "
+        "raising it never reruns finished rounds)"
     ]
 
 
@@ -167,7 +191,7 @@ def test_numbers_and_booleans_written_as_text_are_read_as_such(config, patch, pa
     ("patch", "hint"),
     [
         ({"warmup__items": "4.5"}, "'warmup.items': '4.5' is not of type 'integer'"),
-        ({"train__gradient_checkpointing": "yes"}, "is not of type 'boolean'"),
+        ({"train__gradient_checkpointing": "maybe"}, "is not of type 'boolean'"),
         ({"mmzero__proposer__temperature": "hot"}, "is not of type 'number'"),
     ],
 )

@@ -18,8 +18,14 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        from evovlm import __version__
+
+        print(f"evovlm {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: python -m evovlm <command> [args]\n\ncommands:")
+        print("usage: evovlm <command> [args]   (or python -m evovlm; evovlm --version)\n")
+        print("commands:")
         for name, (_, help_text) in COMMANDS.items():
             print(f"  {name:18s} {help_text}")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 from pathlib import Path
@@ -70,11 +71,49 @@ def _coerce_text(value: Any, schema: dict) -> Any:
         return int(text)
     if kind == "number" and _NUMBER.fullmatch(text):
         return float(text)
-    if kind == "boolean" and text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    if True in schema.get("enum", ()) and text.lower() in ("true", "false"):
-        return text.lower() == "true"
+    if kind == "boolean" and text.lower() in _BOOLEAN:
+        return _BOOLEAN[text.lower()]
+    if True in schema.get("enum", ()) and text.lower() in _BOOLEAN:  # e.g. [auto, true, false]
+        return _BOOLEAN[text.lower()]
     return value
+
+
+# YAML users write yes/no and on/off too (YAML 1.1 booleans).
+_BOOLEAN = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
+
+
+def _expected(sub: dict) -> str:
+    """What a value of schema ``sub`` must be, in words: 'an integer >= 1', 'one of a, b'."""
+    if "enum" in sub:
+        return "one of " + ", ".join("null" if v is None else str(v) for v in sub["enum"])
+    kinds = sub.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    words = {
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false (yes/no)",
+        "string": "a text",
+        "array": "a list",
+        "object": "a mapping of keys",
+        "null": "null",
+    }
+    text = " or ".join(words.get(k, k) for k in kinds) or "a valid value"
+    bounds = []
+    for key, op in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
+        if key in sub:
+            bounds.append(f"{op} {sub[key]}")
+    if "minLength" in sub:
+        bounds.append(f"of at least {sub['minLength']} character(s)")
+    if "minItems" in sub:
+        bounds.append(f"of at least {sub['minItems']} item(s)")
+    if "items" in sub and isinstance(sub["items"], dict) and "array" in kinds:
+        bounds.append(f"of {_expected(sub['items'])}")
+    return " ".join([text, *bounds])
 
 
 def _key_path(error) -> str:
@@ -111,7 +150,23 @@ def _one_line(error, schema: dict) -> str:
     message = error.message.replace("\n", " ")
     if len(message) > 200:
         message = message[:200] + "..."
-    fix = f"; fix: {description}" if description else ""
+    # The failing (sub)schema says what is expected; the key's description says what it is for.
+    failing = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator in (
+        "type",
+        "enum",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "minItems",
+    ):
+        own = _subschema(schema, path)
+        expected = _expected({**own, **failing} if own else failing)
+        fix = f"; fix: give {expected}" + (f" ({description})" if description else "")
+    else:
+        fix = f"; fix: {description}" if description else ""
     return f"config key '{key}': {message}{fix}"
 
 
@@ -168,17 +223,101 @@ def section_from_dict(cls, data: dict | None, section: str):
     return cls(**data)
 
 
+# What a model folder must hold (any one name per kind): the checks of `model.base`.
+MODEL_FILES = {
+    "config": ("config.json",),
+    "tokenizer": ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json"),
+    "processor": ("preprocessor_config.json", "processor_config.json"),
+}
+
+
+def base_kind(base: str) -> str:
+    """``embedded``, ``local`` (a folder; also any path that does not look like ``owner/name``)
+    or ``hub`` (``owner/name`` with no such folder here)."""
+    if base == EMBEDDED:
+        return "embedded"
+    if Path(base).expanduser().exists():
+        return "local"
+    if base.startswith((".", "/", "~")) or base.count("/") != 1:
+        return "local"
+    return "hub"
+
+
+def missing_model_files(folder: str | Path) -> list[str]:
+    """The kinds of :data:`MODEL_FILES` that ``folder`` lacks (empty = looks like a model)."""
+    names = {p.name for p in Path(folder).iterdir()} if Path(folder).is_dir() else set()
+    return [kind for kind, options in MODEL_FILES.items() if not names.intersection(options)]
+
+
 def check_model_path(config: dict) -> None:
     base = config.get("model", {}).get("base", EMBEDDED)
-    if base == EMBEDDED:
+    if base_kind(base) != "local":
         return
     path = Path(base).expanduser()
-    looks_local = base.startswith((".", "/", "~")) or base.count("/") != 1
-    if looks_local and not path.exists():
+    if not path.exists():
         raise ConfigError(
             f"config key 'model.base': path {base!r} does not exist; "
             "fix: point it at a model folder, a hub id (owner/name) or 'embedded'"
         )
+    missing = missing_model_files(path)
+    if missing:
+        wanted = "; ".join(f"{kind}: {' or '.join(MODEL_FILES[kind])}" for kind in missing)
+        raise ConfigError(
+            f"config key 'model.base': folder {base!r} is not a model (no {', '.join(missing)} "
+            f"file); fix: point it at a saved model folder, which holds {wanted}"
+        )
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_hub_model(repo_id: str, revision: str | None = None, timeout: float = 10.0) -> str:
+    """Check that hub id ``repo_id`` can be fetched: cached locally, or (online) known to the hub.
+
+    Returns ``"cached"`` or ``"hub"``; raises a one-line :class:`ConfigError` naming ``model.base``
+    otherwise, within ``timeout`` seconds (no download, no retries).
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json", revision=revision), str):
+        return "cached"
+    key = f"config key 'model.base': hub id {repo_id!r}"
+    where = "; fix: point model.base at a local model folder, or fetch it once where the hub is reachable"
+    if hub_offline():
+        raise ConfigError(
+            f"{key} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set{where}"
+        )
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        HfApi().model_info(repo_id, revision=revision, timeout=timeout)
+    except GatedRepoError:
+        raise ConfigError(
+            f"{key} is gated; fix: accept its licence on the hub and set HF_TOKEN"
+        ) from None
+    except RevisionNotFoundError:
+        raise ConfigError(
+            f"config key 'model.revision': {revision!r} is not a revision of {repo_id!r}; "
+            "fix: give a branch, tag or commit of the model"
+        ) from None
+    except RepositoryNotFoundError:
+        raise ConfigError(
+            f"{key} is neither a folder here nor a model on the hub; "
+            "fix: check the spelling (owner/name), or point it at a local model folder"
+        ) from None
+    except Exception as exc:  # no network, DNS, proxy, timeout: all mean "cannot check"
+        reason = type(exc).__name__
+        raise ConfigError(
+            f"{key} is not in the local Hugging Face cache and the hub cannot be reached "
+            f"({reason}){where}"
+        ) from None
+    return "hub"
 
 
 def main(argv: list[str]) -> int:

@@ -109,3 +109,51 @@ def load_model(model: str | os.PathLike, dtype: str = "auto", device: str | None
     loaded = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return loaded.to(device).eval()
+
+
+# Files a model folder needs for the engines and training (weights, configs, tokenizer,
+# processor, chat template); other formats of the same weights (.bin, .pt, gguf) are skipped.
+FETCH_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+
+
+def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None = None) -> Path:
+    """Put hub model ``repo_id`` (at ``revision``) into ``out_dir`` as a plain folder.
+
+    The files come through the Hugging Face cache (``snapshot_download``: downloaded once, or
+    taken from the cache, offline too) and are hard-linked into ``out_dir`` (copied across file
+    systems). Checks that the result is a model folder (config, tokenizer and processor files)
+    and records the commit it came from in ``out_dir/evovlm-source.json``.
+    """
+    import json
+    import shutil
+
+    from huggingface_hub import snapshot_download
+
+    from evovlm.config import missing_model_files
+
+    snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=FETCH_PATTERNS))
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for src in sorted(snapshot.rglob("*")):
+        if src.is_dir():
+            continue
+        dst = tmp / src.relative_to(snapshot)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src.resolve(), dst)
+        except OSError:
+            shutil.copy2(src, dst)
+    missing = missing_model_files(tmp)
+    if missing:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(
+            f"hub model {repo_id!r} has no {', '.join(missing)} file; it is not a model "
+            "evovlm can load (set model.base to a vision-language model)"
+        )
+    source = {"repo_id": repo_id, "revision": revision, "commit": snapshot.name}
+    (tmp / "evovlm-source.json").write_text(json.dumps(source, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out

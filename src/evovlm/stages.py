@@ -10,7 +10,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evovlm.engines import Engine, Request, RequestOutput, SamplingParams, derive_seed, make_engine
+from evovlm.engines import (
+    Engine,
+    Request,
+    RequestOutput,
+    SamplingParams,
+    derive_seed,
+    make_engine,
+    resolve_backend,
+)
 
 
 @dataclass(frozen=True)
@@ -59,8 +67,10 @@ class LazyEngine:
 
 def engine_from_config(model: str, engine_cfg: dict[str, Any], dtype: str = "auto") -> LazyEngine:
     """A lazy engine for ``model``; the policy is named in the job's log (stderr)."""
-    backend = engine_cfg.get("backend", "auto")
-    print(f"policy: {model} (engine: {backend})", file=sys.stderr)
+    configured = engine_cfg.get("backend", "auto")
+    backend = resolve_backend(configured)  # the log names the engine that runs, not "auto"
+    note = f", engine.backend: {configured}" if configured != backend else ""
+    print(f"policy: {model} (engine: {backend}{note})", file=sys.stderr)
     options = {
         "hf": {"batch_size": engine_cfg.get("batch_size", 16), "dtype": dtype},
         "vllm": {

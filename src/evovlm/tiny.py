@@ -207,9 +207,24 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evovlm build-tiny", description=__doc__)
-    parser.add_argument("out_dir")
-    parser.add_argument("--spec", help="JSON object of TinySpec fields", default="{}")
+    from dataclasses import fields
+
+    defaults = ", ".join(f"{f.name}={f.default}" for f in fields(TinySpec))
+    parser = argparse.ArgumentParser(
+        prog="evovlm build-tiny",
+        description=(
+            "Build the embedded tiny Qwen2.5-VL model (random weights; a BPE tokenizer trained on "
+            "the corpus that ships inside the evovlm package) into OUT_DIR. Nothing is "
+            "downloaded; the same spec gives the same bytes. The workflow builds it as "
+            "resources/tiny-base (rule build_tiny_model, config key 'tiny')."
+        ),
+    )
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (created)")
+    parser.add_argument(
+        "--spec",
+        default="{}",
+        help=f"JSON object overriding the model's size and seed; defaults: {defaults}",
+    )
     args = parser.parse_args(argv)
     path = build_tiny_model(args.out_dir, TinySpec.from_dict(json.loads(args.spec)))
     print(path)
@@ -250,3 +265,32 @@ def write_corpus(path: str | os.PathLike, n_items: int = 80, seed: int = 9001) -
             prompts.format_evolmm_question(item.hard_question, "It needs values from the picture.")
         )
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# The package files each embedded build reads: its recipe, with the config it is given.
+RECIPE_FILES = {
+    "tiny-base": ["tiny.py", "data/tokenizer_corpus.txt"],
+    "tiny-warm": ["warmup.py", "synth.py", "prompts.py", "templates"],
+}
+
+
+def recipe_digest(kind: str, config: dict) -> str:
+    """A 12-hex-digit content hash of what builds ``kind`` (``tiny-base`` or ``tiny-warm``): the
+    config it is built from and the source files that build it. Same digest, same build: the key
+    of a build in a shared resources folder (config key ``resources_dir``)."""
+    import hashlib
+
+    package = resources.files("evovlm")
+    digest = hashlib.sha256()
+    if kind == "tiny-warm":
+        digest.update(recipe_digest("tiny-base", config).encode())
+        recipe = {"warmup": config.get("warmup"), "method": config.get("method")}
+    else:
+        recipe = {"tiny": config.get("tiny")}
+    digest.update(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for name in RECIPE_FILES[kind]:
+        node = package.joinpath(name)
+        files = sorted(node.iterdir(), key=lambda p: p.name) if node.is_dir() else [node]
+        for item in files:
+            digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    return digest.hexdigest()[:12]

@@ -1,14 +1,61 @@
 # Input functions, targets and the global wildcard constraints. All Python of the workflow
 # lives here; rules stay declarative.
+import os
 import sys
+from pathlib import Path
 
-from evovlm.config import ConfigError, validate_config
+from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
+from evovlm.gpus import visible_gpus
+from evovlm.tiny import recipe_digest
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as exc:
     sys.stderr.write(f"config error: {exc}\n")
     sys.exit(1)
+
+
+def _limit_gpu_jobs():
+    """Local runs: GPU jobs at once = GPUs visible (1 on a CPU-only machine, where the GPU rules
+    run on the CPU one at a time); `--resources gpu=N` wins. Cluster runs: the scheduler decides.
+    Each GPU job then takes its own device (evovlm.gpus.claim_gpu)."""
+    plugin = workflow.executor_plugin
+    local = plugin is None or not plugin.common_settings.non_local_exec
+    if not local or not workflow.is_main_process:
+        return
+    given = "gpu" in workflow.global_resources
+    limit = (
+        workflow.global_resources["gpu"].value if given else max(1, len(visible_gpus()))
+    )
+    if not given:
+        workflow.register_resource("gpu", limit)
+    found = visible_gpus()
+    print(
+        f"evovlm: at most {limit} GPU job(s) at once "
+        f"({'--resources gpu' if given else 'GPUs visible'}: "
+        f"{len(found)} GPU(s) {','.join(found) or 'none, GPU rules run on the CPU'})",
+        file=sys.stderr,
+    )
+
+
+_limit_gpu_jobs()
+
+
+# Small bookkeeping jobs run on the submit host on a cluster (no queue wait, no 8 GB slot);
+# fetch_base_model too: compute nodes often have no internet.
+localrules:
+    gather_shards,
+    summarize_round,
+    summarize_eval,
+    build_benchmark,
+    build_demo_images,
+    fetch_base_model,
+
+
+if config["method"] == "evolmm":
+
+    localrules:
+        sample_images,
 
 
 wildcard_constraints:
@@ -23,7 +70,8 @@ scattergather:
     generate=config["shards"],
 
 
-EMBEDDED = config["model"]["base"] == "embedded"
+BASE = config["model"]["base"]
+BASE_KIND = base_kind(BASE)  # embedded | local | hub
 METHOD = config["method"]
 if METHOD == "mmzero":
     ROLES = ["proposer", "coder", "solver"]
@@ -49,13 +97,53 @@ def rounds():
     return range(1, config["rounds"] + 1)
 
 
+# Built resources: this working directory's resources/ (the default), or a shared folder
+# (config resources_dir) where each build is named by a hash of its recipe, so experiments with
+# the same recipe share one build and a different recipe never reuses it.
+RESOURCES = os.path.normpath(os.path.expanduser(config["resources_dir"]))
+SHARED_RESOURCES = RESOURCES != "resources"
+
+
+def resource(kind):
+    """Path of the embedded build ``kind`` (tiny-base, tiny-warm)."""
+    if not SHARED_RESOURCES:
+        return f"resources/{kind}"
+    return f"{RESOURCES}/{kind}-{recipe_digest(kind, config)}"
+
+
+TINY_BASE = resource("tiny-base")
+TINY_WARM = resource("tiny-warm")
+
+
+def hub_model_dir():
+    """Where fetch_base_model puts a hub id (revision in the name: a new pin, a new folder)."""
+    revision = config["model"]["revision"]
+    name = "--".join(Path(BASE).parts) + (f"@{revision}" if revision else "")
+    return f"{RESOURCES}/hub/{name}"
+
+
 def base_model():
-    """Round 1's policy: the embedded tiny model (built by a rule) or the configured model."""
-    if not EMBEDDED:
-        return config["model"]["base"]
-    return (
-        "resources/tiny-warm" if config["warmup"]["enabled"] else "resources/tiny-base"
-    )
+    """Round 1's policy: the embedded tiny model (built by a rule), the hub model (fetched once
+    by a rule) or the configured local folder."""
+    if BASE_KIND == "hub":
+        return hub_model_dir()
+    if BASE_KIND == "local":
+        return BASE
+    return TINY_WARM if config["warmup"]["enabled"] else TINY_BASE
+
+
+# A hub id is checked before any job runs (one line naming model.base, nothing deleted): cached
+# or known to the hub. Skipped once fetched, and in cluster jobs (the submit host checked it).
+if (
+    BASE_KIND == "hub"
+    and workflow.is_main_process
+    and not os.path.isdir(hub_model_dir())
+):
+    try:
+        check_hub_model(BASE, config["model"]["revision"])
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.exit(1)
 
 
 def lineage(role):
@@ -68,7 +156,7 @@ def policy(role):
     def inner(wildcards):
         r = int(wildcards.round)
         if r == 1:
-            return base_model() if EMBEDDED else []
+            return base_model() if BASE_KIND != "local" else []
         return f"results/round_{r - 1}/checkpoint/{lineage(role)}"
 
     return inner
@@ -127,8 +215,8 @@ def eval_policy_path(wildcards):
 
 
 def eval_policy_input(wildcards):
-    if wildcards.policy == "base" and not EMBEDDED:
-        return []  # a configured base model (folder or hub id) is not built by a rule
+    if wildcards.policy == "base" and BASE_KIND == "local":
+        return []  # a configured local folder is not built by a rule
     return eval_policy_path(wildcards)
 
 

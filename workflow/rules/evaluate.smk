@@ -31,7 +31,7 @@ rule evaluate_policy:
     benchmark:
         "logs/benchmarks/evaluate_policy/eval_{policy}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:

@@ -31,7 +31,7 @@ rule ask_questions:
     benchmark:
         "logs/benchmarks/ask_questions/round_{round}.{scatteritem}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:
@@ -56,7 +56,7 @@ rule answer_questions:
     benchmark:
         "logs/benchmarks/answer_questions/round_{round}.{scatteritem}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:

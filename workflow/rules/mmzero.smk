@@ -14,7 +14,7 @@ rule propose_concepts:
     benchmark:
         "logs/benchmarks/propose_concepts/round_{round}.{scatteritem}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:
@@ -40,7 +40,7 @@ rule write_code:
     benchmark:
         "logs/benchmarks/write_code/round_{round}.{scatteritem}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:
@@ -68,7 +68,7 @@ rule sample_answers:
     benchmark:
         "logs/benchmarks/sample_answers/round_{round}.{scatteritem}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:

@@ -2,7 +2,7 @@ rule build_tiny_model:
     """The embedded default: a tiny randomly initialised Qwen2.5-VL with a tokenizer trained
     on the shipped corpus. Same spec, same bytes."""
     output:
-        model=directory("resources/tiny-base"),
+        model=directory(TINY_BASE),
     log:
         "logs/build_tiny_model.log",
     benchmark:
@@ -20,9 +20,9 @@ rule warmup_tiny_model:
     procedurally generated examples of every role. The embedded default's base policy.
     """
     input:
-        base="resources/tiny-base",
+        base=TINY_BASE,
     output:
-        model=directory("resources/tiny-warm"),
+        model=directory(TINY_WARM),
     log:
         "logs/warmup_tiny_model.log",
     benchmark:
@@ -51,3 +51,19 @@ rule build_demo_images:
         seed=config["seed"],
     script:
         "../../scripts/build_demo_images.py"
+
+
+rule fetch_base_model:
+    """A hub id as model.base: downloaded once (huggingface_hub.snapshot_download) into
+    resources/hub/; every job then reads that local folder."""
+    output:
+        model=directory(f"{RESOURCES}/hub/{{name}}"),
+    log:
+        "logs/fetch_base_model/{name}.log",
+    conda:
+        "../../envs/evovlm.yaml"
+    params:
+        repo_id=config["model"]["base"],
+        revision=config["model"]["revision"],
+    script:
+        "../../scripts/fetch_base_model.py"

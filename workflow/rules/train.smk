@@ -17,7 +17,7 @@ rule train_policy:
     benchmark:
         "logs/benchmarks/train_policy/round_{round}.{lineage}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:

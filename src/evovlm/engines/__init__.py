@@ -73,11 +73,19 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def make_engine(model: str, backend: str = "auto", **options: Any) -> Engine:
-    """Build the engine for ``model`` (folder or hub id). ``options`` go to the implementation."""
+def resolve_backend(backend: str = "auto") -> str:
+    """The engine that ``backend`` means here: ``hf`` or ``vllm`` (``auto`` = vLLM when it
+    imports and a GPU is visible)."""
     if backend not in ("auto", "hf", "vllm"):
         raise ValueError(f"engine.backend: {backend!r} is not one of auto, hf, vllm")
-    if backend == "vllm" or (backend == "auto" and vllm_usable()):
+    if backend == "auto":
+        return "vllm" if vllm_usable() else "hf"
+    return backend
+
+
+def make_engine(model: str, backend: str = "auto", **options: Any) -> Engine:
+    """Build the engine for ``model`` (folder or hub id). ``options`` go to the implementation."""
+    if resolve_backend(backend) == "vllm":
         from evovlm.engines.vllm_engine import VLLMEngine
 
         return VLLMEngine(model, **options.get("vllm", {}))

@@ -5,15 +5,22 @@ go in ``multi_modal_data``, each request has its own seed (vLLM seeds a per-requ
 so results do not depend on batching), and ``logprobs=0`` returns the sampled token's
 log-probability, which vLLM computes from the raw model logits by default, like the HF engine.
 Prefix caching is on: the n samples of a request and requests sharing a system prompt reuse
-the KV cache.
+the KV cache. Vision placeholder tokens are banned (``bad_words``: vLLM sets their logits to
+-inf before sampling; the returned log-probs stay those of the raw logits), as in the HF engine.
 
-Not exercised by CI (vLLM needs CUDA); see README "GPU".
+Checked by tests/test_engine_contract.py (markers ``vllm`` and ``gpu``), which runs wherever
+vLLM imports and a GPU is visible; CI has neither. See README "GPU".
 """
 
 from __future__ import annotations
 
 from evovlm.engines import Request, RequestOutput, Sample
-from evovlm.modeling import load_processor, resolve_model_path
+from evovlm.modeling import (
+    VISION_PLACEHOLDERS,
+    load_processor,
+    resolve_model_path,
+    vision_placeholder_ids,
+)
 
 
 class VLLMEngine:
@@ -25,7 +32,10 @@ class VLLMEngine:
         tensor_parallel_size: int = 1,
         max_model_len: int = 8192,
         max_images_per_prompt: int = 1,
+        seed: int = 0,
+        **engine_kwargs,
     ):
+        """``engine_kwargs`` go to ``vllm.LLM`` (e.g. ``load_format="dummy"`` in bench/gpu.py)."""
         from vllm import LLM
 
         path = resolve_model_path(model)
@@ -38,7 +48,15 @@ class VLLMEngine:
             max_model_len=max_model_len,
             enable_prefix_caching=True,
             limit_mm_per_prompt={"image": max_images_per_prompt, "video": 0},
+            seed=seed,
+            **engine_kwargs,
         )
+        # Never sampled: a completion holding a pixel placeholder cannot be replayed in training.
+        tokenizer = self.processor.tokenizer
+        known = set(vision_placeholder_ids(tokenizer))
+        self.never_tokens = [
+            t for t in VISION_PLACEHOLDERS if tokenizer.convert_tokens_to_ids(t) in known
+        ]
 
     def generate(self, requests: list[Request], progress: bool = False) -> list[RequestOutput]:
         from vllm import SamplingParams as VllmSamplingParams
@@ -64,6 +82,7 @@ class VLLMEngine:
                     max_tokens=s.max_tokens,
                     seed=r.seed % (2**31),
                     logprobs=0,
+                    bad_words=list(self.never_tokens) or None,
                 )
             )
         outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=progress)
