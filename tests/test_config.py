@@ -69,7 +69,7 @@ def test_hub_id_is_accepted_without_a_local_folder(config):
     ("patch", "fix"),
     [
         ({"rounds": "five"}, "fix: give an integer >= 1 ("),
-        ({"train__learning_rate": "fast"}, "fix: give a number > 0 ("),
+        ({"train__learning_rate": "fast"}, "fix: give a number >= 0 ("),
         ({"engine__backend": "tpu"}, "fix: give one of auto, hf, vllm ("),
         ({"eval__enabled": "maybe"}, "fix: give true or false (yes/no) ("),
     ],
