@@ -27,7 +27,12 @@ from .config import RenderConfig, RenderResult, exception_error, finish_rgba, sh
 _SVG_TAG = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?svg[\s/>]", re.IGNORECASE)
 _IMPORT = re.compile(rb"@import", re.IGNORECASE)
 _CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)", re.IGNORECASE)
+_CSS_NAMESPACE = re.compile(r"@namespace\b[^;]*;?", re.IGNORECASE)
 _XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
+_SVG_NAMESPACES = ("", "http://www.w3.org/2000/svg")
+# Never drawn, so nothing under them is loaded (a <use> of an element inside still goes
+# through the fetcher).
+_INERT_SUBTREES = ("metadata", "title", "desc")
 _LINK_ATTRS = ("href", "{http://www.w3.org/1999/xlink}href", "src")
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
 
@@ -86,26 +91,47 @@ def _make_fetcher(cfg: RenderConfig, problems: list[tuple[str, str]]):
     return fetch
 
 
+def _css_targets(text: str) -> list[str]:
+    """The url(...) targets of a style sheet or style attribute, without ``@namespace``
+    declarations (a namespace name, never loaded)."""
+    return _CSS_URL.findall(_CSS_NAMESPACE.sub("", text))
+
+
 def _scan(root, raw: bytes) -> str | None:
-    """The first reference to something outside the document, else None."""
+    """The first reference to something that would be loaded from outside the document, else
+    None.
+
+    Only what a renderer loads counts: ``href``/``src`` on SVG elements other than ``<a>``
+    (image, use, feImage, pattern and gradient templates, fonts...), CSS ``url()`` in style
+    sheets and style attributes, ``@import``, XInclude and style-sheet processing instructions.
+    Hyperlinks (``<a href>``), ``<metadata>``/``<title>``/``<desc>`` content and elements of
+    other XML namespaces (RDF, XHTML, editor data) are never fetched, so links there render.
+    cairosvg's URL fetcher (``data:`` only) stays the enforcement for anything this misses."""
     if b"<?xml-stylesheet" in raw:
         return "xml-stylesheet processing instruction"
     if _IMPORT.search(raw):
         return "CSS @import"
-    for element in root.iter():
+    stack = [(root, False)]
+    while stack:
+        element, inert = stack.pop()
         tag = element.tag if isinstance(element.tag, str) else ""
         if tag.startswith(_XINCLUDE_NS):
             return "XInclude"
+        namespace = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
         local = tag.rsplit("}", 1)[-1]
+        inert = inert or namespace not in _SVG_NAMESPACES or local in _INERT_SUBTREES
+        stack.extend((child, inert) for child in reversed(element))
+        if inert:
+            continue
         for attr in _LINK_ATTRS:
             value = element.get(attr)
             if value is not None and local != "a" and not _local_ref(value):
                 return f"external reference {value.strip()[:80]!r} in <{local}>"
-        texts = [v for k, v in element.attrib.items() if "url(" in v.lower()]
+        texts = [v for v in element.attrib.values() if "url(" in v.lower()]
         if local == "style" and element.text:
             texts.append(element.text)
         for text in texts:
-            for target in _CSS_URL.findall(text):
+            for target in _css_targets(text):
                 if not _local_ref(target):
                     return f"external url({target[:80]!r}) in <{local}>"
     return None
