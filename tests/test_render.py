@@ -468,7 +468,11 @@ def test_frames_reach_no_write_outside_the_private_dir(pool, tmp_path):
 
 def test_private_dirs_are_removed(pool):
     pool.render("open('left.txt', 'w').write('x' * 1000)\n" + BAR_CHART)
-    assert sorted(os.listdir(pool.root)) == ["mplconfig"]
+    pool.render(BAR_CHART)
+    left = sorted(os.listdir(pool.root))
+    # mplconfig, and at most the empty folder of the process forked for the next request
+    assert left[0] == "mplconfig" and len(left) <= 2, left
+    assert all(os.listdir(os.path.join(pool.root, d)) == [] for d in left[1:])
 
 
 def test_environment_secrets_invisible(pool):
