@@ -218,8 +218,8 @@ class Worker:
         return status, rusage
 
     def idle(self) -> None:
-        """Between requests: reap the last program and fork (and confine) the next one, so a
-        request finds its process ready."""
+        """Between requests: reap the last program and make sure the next one's process is
+        forked (it confines and warms itself on its own), so a request finds it ready."""
         if self.done is not None:
             self._end(self.done)
             self.done = None
@@ -248,6 +248,8 @@ class Worker:
                 self._end(child)
             child = self._fork()
             write_frame(child.request_fd, payload)
+        # The next program's process forks and confines itself while this one runs.
+        self.next = self._fork()
         data, timed_out = _collect(child.result_fd, time.monotonic() + self.cfg.timeout_s)
         try:
             os.killpg(child.pid, signal.SIGKILL)
