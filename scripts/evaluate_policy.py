@@ -3,13 +3,14 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.evaluate import EvalConfig, evaluate  # noqa: E402
-from evovlm.schema import BENCHMARK, EVAL, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import BENCHMARK, EVAL, write_parquet  # noqa: E402
 from evovlm.stages import engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 frame = evaluate(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.benchmark, BENCHMARK),
+    read_or_exit(snakemake.input.benchmark, BENCHMARK),
     snakemake.wildcards.policy,
     EvalConfig.from_dict(p.eval),
     seed=p.seed,
