@@ -22,7 +22,14 @@ import time
 import urllib.parse
 from types import SimpleNamespace
 
-from .config import RenderConfig, RenderResult, exception_error, finish_rgba, short_error
+from .config import (
+    RenderConfig,
+    RenderResult,
+    encode_rgb,
+    exception_error,
+    finish_rgba,
+    short_error,
+)
 
 _SVG_TAG = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?svg[\s/>]", re.IGNORECASE)
 _IMPORT = re.compile(rb"@import", re.IGNORECASE)
@@ -243,7 +250,8 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
             tree, None, 96, None, cfg.width, cfg.height, 1, out_w, out_h, "white"
         )
         surface.cairo.flush()
-        rgba = _cairo_pixels(surface.cairo)
+        opaque = _opaque_image(surface.cairo)
+        rgba = None if opaque is not None else _cairo_pixels(surface.cairo)
     except SvgForbidden as exc:
         return (
             RenderResult(*problems[0]) if problems else RenderResult("forbidden", short_error(exc))
@@ -258,7 +266,34 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
         return RenderResult("runtime_error", exception_error(exc))
     if problems:
         return RenderResult(*problems[0])
+    if opaque is not None:
+        return encode_rgb(opaque)
     return finish_rgba(rgba, max(cfg.width, cfg.height))
+
+
+def _opaque_image(image_surface):
+    """The surface as an RGB PIL image when every pixel is opaque (always, after the white
+    background), converted in C; None otherwise."""
+    import sys
+
+    from PIL import Image
+
+    width, height = image_surface.get_width(), image_surface.get_height()
+    if width == 0 or height == 0:
+        return None
+    raw = "BGRA" if sys.byteorder == "little" else "ARGB"
+    image = Image.frombuffer(
+        "RGBA",
+        (width, height),
+        bytes(image_surface.get_data()),
+        "raw",
+        raw,
+        image_surface.get_stride(),
+        1,
+    )
+    if image.getextrema()[3][0] != 255:
+        return None
+    return image.convert("RGB")
 
 
 def _cairo_pixels(image_surface):
