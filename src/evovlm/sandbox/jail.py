@@ -1,5 +1,5 @@
 """What runs inside one program's process (forked from a warm worker), before and after the
-untrusted code: limits, seccomp, audit hook, then the program and the figure capture.
+untrusted code: limits, Landlock, seccomp, audit hook, then the program and the figure capture.
 
 Layers, outermost first:
 
@@ -7,17 +7,22 @@ Layers, outermost first:
    worker), rlimits (CPU, address space, file size, core, open files, and RLIMIT_NPROC when not
    root), stdio on /dev/null, only its result pipe open, a private working directory,
    the worker's scrubbed environment.
-2. seccomp (Linux x86_64/aarch64, built by hand, no libseccomp): fork/vfork/exec, sockets,
+2. Landlock (Linux 5.13+): the kernel refuses every write and every execve outside the
+   private directory and, unless switched off, every open for reading outside the allow list
+   the worker traced (:func:`evovlm.sandbox.worker._landlock_reads`), with EACCES, whatever the
+   program does to Python-level state.
+3. seccomp (Linux x86_64/aarch64, built by hand, no libseccomp): fork/vfork/exec, sockets,
    kill/tkill/tgkill of other processes, setsid/setpgid, ptrace, unshare/setns/mount fail with
    EPERM; threads are still allowed.
-3. Python audit hook (cannot be removed): process creation, sockets, signals to other
+4. Python audit hook (cannot be removed): process creation, sockets, signals to other
    processes, ctypes, rlimit changes, gc object-graph walks, opening files for writing outside
    the private directory, reading files outside the interpreter, font and private directories.
    Any of them makes the status ``forbidden``, even if the program catches the exception.
    Plus module patches for what has no audit event (signal handlers, setsid, fchmod...).
 
-Known gap: layer 3 is Python-level; a program that corrupts interpreter memory (through an
-already-resolved native function pointer) could get past it. Layers 1-2 still hold then.
+Layer 4 is Python-level: a program can reach its state through its frames, or corrupt
+interpreter memory; layers 1-3 still hold then. Without Landlock, reads and writes outside
+the private directory are guarded by layer 4 only.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """The warm worker: a fork server started by :class:`~evovlm.sandbox.pool.RenderPool`.
 
-It imports matplotlib, numpy and cairosvg once, then for each request (a JSON frame on stdin)
-forks one fresh process that confines itself (:mod:`evovlm.sandbox.jail`) and renders, waits
-for its result with the wall-clock deadline, kills its process group, removes its private
-directory, and answers with a result frame on stdout. Programs never share an interpreter.
+It imports matplotlib, numpy and cairosvg once. Each program gets one fresh forked process that
+confines itself (:mod:`evovlm.sandbox.jail`) before its request exists: the worker forks the
+next one while the current program runs (or while idle), so a request only has to be handed
+over. For each request (a JSON frame on stdin) the worker passes it to the ready process, waits
+for its result with the wall-clock deadline, kills its process group, and answers with a result
+frame on stdout; reaping and removing the private directory happen after the answer. Programs
+never share an interpreter.
 """
 
 from __future__ import annotations
