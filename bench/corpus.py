@@ -449,7 +449,11 @@ def main() -> None:
 
         def fresh(code: str) -> bool:
             out = subprocess.run(
-                [sys.executable, "-c", FRESH], input=code.encode(), env=env, capture_output=True
+                [sys.executable, "-c", FRESH],
+                input=code.encode(),
+                env=env,
+                capture_output=True,
+                cwd=mplconfig,  # files the programs save stay out of the checkout
             )
             return out.returncode == 0 and out.stdout.startswith(b"\x89PNG")
 
