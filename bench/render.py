@@ -2,8 +2,9 @@
 
     python bench/render.py [--svg 200] [--python 40] [--baseline-python 8] [--workers 1]
 
-Same inputs for both (the baseline renders the first ``--baseline-*`` of them): simple SVG
-charts and matplotlib bar charts. The baseline is what a naive renderer does: a new
+Same inputs for both (the baseline renders ``--baseline-*`` of them, spread over the run and
+interleaved with the warm renders, so both see the same machine load): simple SVG charts and
+matplotlib bar charts. The baseline is what a naive renderer does: a new
 ``python -c`` per program that imports cairosvg or matplotlib, renders and writes a PNG, with no
 sandbox at all. Prints programs per second and the speed-up.
 """
@@ -60,32 +61,41 @@ def python_program(i: int) -> str:
     )
 
 
-def run_pool(pool: RenderPool, programs: list[str], language: str) -> float:
+def _fresh(script: str, code: str, env: dict) -> float:
     start = time.perf_counter()
-    statuses = [pool.render(code, language).status for code in programs]
-    seconds = time.perf_counter() - start
-    assert statuses.count("ok") == len(programs), statuses
-    return len(programs) / seconds
+    out = subprocess.run(
+        [sys.executable, "-c", script], input=code.encode(), env=env, capture_output=True
+    )
+    assert out.returncode == 0 and out.stdout.startswith(b"\x89PNG"), out.stderr[-500:]
+    return time.perf_counter() - start
 
 
-def run_baseline(programs: list[str], script: str) -> float:
+def _warm(pool: RenderPool, code: str, language: str) -> float:
+    start = time.perf_counter()
+    result = pool.render(code, language)
+    assert result.status == "ok", result
+    return time.perf_counter() - start
+
+
+def compare(
+    pool: RenderPool, programs: list[str], language: str, script: str, n_fresh: int
+) -> tuple[float, float]:
+    """(warm renders/s, fresh renders/s), measured interleaved: the fresh interpreters are
+    spread over the warm renders, so a change in the machine's load hits both alike."""
     env = dict(os.environ, MPLBACKEND="Agg")
     with tempfile.TemporaryDirectory() as mplconfig:
         env["MPLCONFIGDIR"] = mplconfig  # a persistent one: do not charge the font cache
-        subprocess.run(
-            [sys.executable, "-c", script],
-            input=programs[0].encode(),
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        start = time.perf_counter()
-        for code in programs:
-            out = subprocess.run(
-                [sys.executable, "-c", script], input=code.encode(), env=env, capture_output=True
-            )
-            assert out.returncode == 0 and out.stdout.startswith(b"\x89PNG"), out.stderr[-500:]
-        return len(programs) / (time.perf_counter() - start)
+        _fresh(script, programs[0], env)
+        _warm(pool, programs[0], language)
+        every = max(1, len(programs) // max(1, n_fresh))
+        warm = fresh = 0.0
+        n_done = 0
+        for i, code in enumerate(programs):
+            warm += _warm(pool, code, language)
+            if i % every == 0 and n_done < n_fresh:
+                fresh += _fresh(script, code, env)
+                n_done += 1
+    return len(programs) / warm, n_done / fresh
 
 
 def main() -> None:
@@ -102,18 +112,16 @@ def main() -> None:
     start = time.perf_counter()
     with RenderPool(RenderConfig(), workers=args.workers) as pool:
         started = time.perf_counter() - start
-        pool_svg = run_pool(pool, svgs, "svg")
-        pool_py = run_pool(pool, pys, "python")
+        pool_svg, base_svg = compare(pool, svgs, "svg", BASELINE_SVG, args.baseline_svg)
+        pool_py, base_py = compare(pool, pys, "python", BASELINE_PY, args.baseline_python)
         info = pool.info
-    base_svg = run_baseline(svgs[: args.baseline_svg], BASELINE_SVG)
-    base_py = run_baseline(pys[: args.baseline_python], BASELINE_PY)
 
     print(
         f"machine: {os.cpu_count()} CPUs, pool workers: {args.workers}, pool start {started:.1f} s"
     )
     print(
         f"sandbox: seccomp={info.get('seccomp')} private network namespace={info.get('netns')} "
-        f"landlock ABI={info.get('landlock')}"
+        f"landlock ABI={info.get('landlock')} landlock reads={info.get('landlock_reads')}"
     )
     print(f"{'':24s}{'warm pool':>12s}{'fresh python':>14s}{'speed-up':>10s}")
     for name, pool_rate, base_rate in (

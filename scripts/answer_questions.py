@@ -7,14 +7,15 @@ from evovlm.gpus import claim_gpu  # noqa: E402
 claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
 
 from evovlm import evolmm  # noqa: E402
-from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, write_parquet  # noqa: E402
 from evovlm.stages import Shard, engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 frame = evolmm.answer_questions(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.images, IMAGES),
-    read_parquet(snakemake.input.questions, QUESTIONS),
+    read_or_exit(snakemake.input.images, IMAGES),
+    read_or_exit(snakemake.input.questions, QUESTIONS),
     round_=int(snakemake.wildcards.round),
     sampling=p.sampling,
     seed=p.seed,

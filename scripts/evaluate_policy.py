@@ -7,13 +7,14 @@ from evovlm.gpus import claim_gpu  # noqa: E402
 claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
 
 from evovlm.evaluate import EvalConfig, evaluate  # noqa: E402
-from evovlm.schema import BENCHMARK, EVAL, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import BENCHMARK, EVAL, write_parquet  # noqa: E402
 from evovlm.stages import engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 frame = evaluate(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.benchmark, BENCHMARK),
+    read_or_exit(snakemake.input.benchmark, BENCHMARK),
     snakemake.wildcards.policy,
     EvalConfig.from_dict(p.eval),
     seed=p.seed,

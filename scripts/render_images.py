@@ -3,9 +3,10 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.render import RenderConfig, render_programs  # noqa: E402
-from evovlm.schema import PROGRAMS, RENDERS, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import PROGRAMS, RENDERS, write_parquet  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
-programs = read_parquet(snakemake.input.programs, PROGRAMS)
+programs = read_or_exit(snakemake.input.programs, PROGRAMS)
 renders = render_programs(
     programs.select("program_id", "language", "code"),
     RenderConfig.from_dict(snakemake.params.render),

@@ -12,17 +12,17 @@ from evovlm.schema import (  # noqa: E402
     PROGRAMS,
     PROPOSALS,
     RENDERS,
-    read_parquet,
     write_parquet,
 )
 from evovlm.stages import Shard, engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 frame = mmzero.sample_answers(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.proposals, PROPOSALS),
-    read_parquet(snakemake.input.programs, PROGRAMS),
-    read_parquet(snakemake.input.renders, RENDERS),
+    read_or_exit(snakemake.input.proposals, PROPOSALS),
+    read_or_exit(snakemake.input.programs, PROGRAMS),
+    read_or_exit(snakemake.input.renders, RENDERS),
     round_=int(snakemake.wildcards.round),
     m=p.m,
     sampling=p.sampling,

@@ -9,16 +9,16 @@ from evovlm.schema import (  # noqa: E402
     PROPOSALS,
     RENDERS,
     REWARDS,
-    read_parquet,
     write_parquet,
 )
+from evovlm.tables import read_or_exit  # noqa: E402
 
 inp = snakemake.input
 scored = score_mmzero(
-    read_parquet(inp.proposals, PROPOSALS),
-    read_parquet(inp.programs, PROGRAMS).drop("prompt_ids", "completion_ids", "logprobs"),
-    read_parquet(inp.renders, RENDERS).drop("image"),
-    read_parquet(inp.answers, ANSWERS).drop("prompt_ids", "completion_ids", "logprobs"),
+    read_or_exit(inp.proposals, PROPOSALS),
+    read_or_exit(inp.programs, PROGRAMS).drop("prompt_ids", "completion_ids", "logprobs"),
+    read_or_exit(inp.renders, RENDERS).drop("image"),
+    read_or_exit(inp.answers, ANSWERS).drop("prompt_ids", "completion_ids", "logprobs"),
     MMZeroRewardConfig.from_dict(snakemake.params.rewards),
 )
 for role, frame in scored.items():

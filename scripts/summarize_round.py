@@ -5,16 +5,17 @@ from pathlib import Path
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm import metrics  # noqa: E402
-from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, RENDERS, REWARDS, read_parquet  # noqa: E402
+from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, RENDERS, REWARDS  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 inp = snakemake.input
 round_ = int(snakemake.wildcards.round)
 summary = metrics.summarize_mmzero(
-    read_parquet(inp.proposals, PROPOSALS),
-    read_parquet(inp.programs, PROGRAMS),
-    read_parquet(inp.renders, RENDERS).drop("image"),
-    read_parquet(inp.answers, ANSWERS),
-    {Path(p).stem: read_parquet(p, REWARDS) for p in inp.rewards},
+    read_or_exit(inp.proposals, PROPOSALS),
+    read_or_exit(inp.programs, PROGRAMS),
+    read_or_exit(inp.renders, RENDERS).drop("image"),
+    read_or_exit(inp.answers, ANSWERS),
+    {Path(p).stem: read_or_exit(p, REWARDS) for p in inp.rewards},
     {Path(p).stem: json.loads(Path(p).read_text()) for p in inp.train},
     metrics.stage_timings(metrics.benchmark_files(round_)),
 )

@@ -38,7 +38,8 @@ else:
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
 
 from evovlm import train  # noqa: E402
-from evovlm.schema import SPECS, read_parquet  # noqa: E402
+from evovlm.schema import SPECS  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 cfg = train.TrainConfig.from_dict(job["train"], job["method"])
 
@@ -50,13 +51,13 @@ if cfg.num_processes > 1 and "LOCAL_RANK" not in os.environ:
     print("running:", " ".join(command), "--job", job_file, file=sys.stderr)
     sys.exit(subprocess.run([*command, "--job", str(job_file)], stderr=sys.stderr).returncode)
 
-rewards = {Path(p).stem: read_parquet(p, SPECS["rewards"]) for p in job["rewards"]}
+rewards = {Path(p).stem: read_or_exit(p, SPECS["rewards"]) for p in job["rewards"]}
 inp = job["inputs"]
 
 
 def table(name, spec, role):
     # Read a sample table only when one of this lineage's roles needs it.
-    return read_parquet(inp[name], SPECS[spec]) if role in rewards else None
+    return read_or_exit(inp[name], SPECS[spec]) if role in rewards else None
 
 
 if job["method"] == "mmzero":
@@ -73,7 +74,7 @@ else:
     samples = train.evolmm_role_samples(
         table("questions", "questions", "proposer"),
         table("answers", "evolmm_answers", "solver"),
-        read_parquet(inp["images"], SPECS["images"]),
+        read_or_exit(inp["images"], SPECS["images"]),
         rewards,
     )
 summary = train.train_policy(

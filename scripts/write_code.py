@@ -7,13 +7,14 @@ from evovlm.gpus import claim_gpu  # noqa: E402
 claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
 
 from evovlm import mmzero  # noqa: E402
-from evovlm.schema import PROGRAMS, PROPOSALS, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import PROGRAMS, PROPOSALS, write_parquet  # noqa: E402
 from evovlm.stages import Shard, engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 frame = mmzero.write_code(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.proposals, PROPOSALS),
+    read_or_exit(snakemake.input.proposals, PROPOSALS),
     round_=int(snakemake.wildcards.round),
     k=p.k,
     languages=p.languages,

@@ -117,6 +117,10 @@ def exception_error(exc: BaseException) -> str:
     return short_error(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
 
 
+# zlib level 3: half the encoding time of level 6 for ~12 % larger files on charts.
+_PNG_LEVEL = 3
+
+
 def finish_rgba(rgba, max_side: int) -> RenderResult:
     """Composite straight-alpha RGBA pixels (H x W x 4, uint8) on white, so a transparent
     picture never turns black, check that they are not one flat colour, and encode an RGB PNG."""
@@ -128,22 +132,27 @@ def finish_rgba(rgba, max_side: int) -> RenderResult:
         return RenderResult("too_large", f"image of {width}x{height} px")
     if width == 0 or height == 0:
         return RenderResult("blank_image", "empty image", width=width, height=height)
-    alpha = rgba[:, :, 3:4]
-    if alpha.min() == 255:
-        rgb = np.ascontiguousarray(rgba[:, :, :3])
-    else:
-        a = alpha.astype(np.uint16)
-        rgb = ((rgba[:, :, :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255).astype(
-            np.uint8
-        )
-    flat = rgb.reshape(-1, 3)
-    if (flat == flat[0]).all():
+    image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
+    if image.getextrema()[3][0] == 255:  # opaque (the usual case): drop alpha in C
+        return encode_rgb(image.convert("RGB"))
+    alpha = rgba[:, :, 3:4].astype(np.uint16)
+    rgb = ((rgba[:, :, :3].astype(np.uint16) * alpha + 255 * (255 - alpha) + 127) // 255).astype(
+        np.uint8
+    )
+    return encode_rgb(Image.fromarray(rgb, "RGB"))
+
+
+def encode_rgb(image) -> RenderResult:
+    """``ok`` with the PNG of an RGB PIL image, or ``blank_image`` when it is one flat colour."""
+    width, height = image.size
+    extrema = image.getextrema()
+    if all(low == high for low, high in extrema):
         return RenderResult(
             "blank_image",
-            f"single flat colour {tuple(int(c) for c in flat[0])}",
+            f"single flat colour {tuple(int(low) for low, _ in extrema)}",
             width=width,
             height=height,
         )
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, format="PNG", compress_level=6)
+    image.save(out, format="PNG", compress_level=_PNG_LEVEL)
     return RenderResult("ok", None, out.getvalue(), width, height)

@@ -1,5 +1,5 @@
 """What runs inside one program's process (forked from a warm worker), before and after the
-untrusted code: limits, seccomp, audit hook, then the program and the figure capture.
+untrusted code: limits, Landlock, seccomp, audit hook, then the program and the figure capture.
 
 Layers, outermost first:
 
@@ -7,17 +7,22 @@ Layers, outermost first:
    worker), rlimits (CPU, address space, file size, core, open files, and RLIMIT_NPROC when not
    root), stdio on /dev/null, only its result pipe open, a private working directory,
    the worker's scrubbed environment.
-2. seccomp (Linux x86_64/aarch64, built by hand, no libseccomp): fork/vfork/exec, sockets,
+2. Landlock (Linux 5.13+): the kernel refuses every write and every execve outside the
+   private directory and, unless switched off, every open for reading outside the allow list
+   the worker traced (:func:`evovlm.sandbox.worker._landlock_reads`), with EACCES, whatever the
+   program does to Python-level state.
+3. seccomp (Linux x86_64/aarch64, built by hand, no libseccomp): fork/vfork/exec, sockets,
    kill/tkill/tgkill of other processes, setsid/setpgid, ptrace, unshare/setns/mount fail with
    EPERM; threads are still allowed.
-3. Python audit hook (cannot be removed): process creation, sockets, signals to other
+4. Python audit hook (cannot be removed): process creation, sockets, signals to other
    processes, ctypes, rlimit changes, gc object-graph walks, opening files for writing outside
    the private directory, reading files outside the interpreter, font and private directories.
    Any of them makes the status ``forbidden``, even if the program catches the exception.
    Plus module patches for what has no audit event (signal handlers, setsid, fchmod...).
 
-Known gap: layer 3 is Python-level; a program that corrupts interpreter memory (through an
-already-resolved native function pointer) could get past it. Layers 1-2 still hold then.
+Layer 4 is Python-level: a program can reach its state through its frames, or corrupt
+interpreter memory; layers 1-3 still hold then. Without Landlock, reads and writes outside
+the private directory are guarded by layer 4 only.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from __future__ import annotations
 import builtins
 import errno
 import io
+import json
 import os
 import re
 import resource
 import signal
+import stat
 import struct
 import sys
 import time
@@ -120,15 +127,17 @@ def install_seccomp(libc) -> bool:
 
 # ---------------------------------------------------------------- Landlock
 
-# Landlock syscalls (the same numbers on every architecture) and the filesystem rights that
-# change something on disk; reads stay with the audit hook (fonts and caches are read from many
-# places by C libraries).
+# Landlock syscalls (the same numbers on every architecture) and filesystem rights.
 _LANDLOCK_CREATE_RULESET, _LANDLOCK_ADD_RULE, _LANDLOCK_RESTRICT_SELF = 444, 445, 446
+_LANDLOCK_EXECUTE, _LANDLOCK_READ_FILE, _LANDLOCK_READ_DIR = 1 << 0, 1 << 2, 1 << 3
+_LANDLOCK_READ_RIGHTS = _LANDLOCK_READ_FILE | _LANDLOCK_READ_DIR
 _LANDLOCK_WRITE_RIGHTS = {
     1: sum(1 << b for b in (1, 4, 5, 6, 7, 8, 9, 10, 11, 12)),  # write, remove, make *
     2: 1 << 13,  # refer (rename/link across directories)
     3: 1 << 14,  # truncate
 }
+# Rights a rule on a regular file (not a directory) may carry.
+_LANDLOCK_FILE_RIGHTS = _LANDLOCK_EXECUTE | (1 << 1) | _LANDLOCK_READ_FILE | (1 << 14)
 
 
 def landlock_abi(libc) -> int:
@@ -139,16 +148,19 @@ def landlock_abi(libc) -> int:
     return max(0, int(abi))
 
 
-def install_landlock(libc, writable: str) -> bool:
-    """Let the kernel refuse every write outside ``writable`` for this process and its threads:
-    enforced below Python, so no trick inside the program (frames, closures) can widen it.
-    False when the kernel has no Landlock."""
+def install_landlock(libc, writable: str, readable: tuple[str, ...] | None = None) -> bool:
+    """Let the kernel refuse, for this process and its threads, every write outside
+    ``writable`` and every execve; with ``readable``, also every open for reading outside
+    ``writable`` and the folders and files listed there. Enforced below Python, so no trick
+    inside the program (frames, closures, the audit hook's state) can widen it. Files opened
+    before the call stay open. False when the kernel has no Landlock."""
     import ctypes
 
     abi = landlock_abi(libc)
     if abi < 1:
         return False
-    rights = sum(bits for version, bits in _LANDLOCK_WRITE_RIGHTS.items() if version <= abi)
+    write = sum(bits for version, bits in _LANDLOCK_WRITE_RIGHTS.items() if version <= abi)
+    handled = write | _LANDLOCK_EXECUTE | (_LANDLOCK_READ_RIGHTS if readable is not None else 0)
 
     class RulesetAttr(ctypes.Structure):
         _fields_ = [("handled_access_fs", ctypes.c_uint64)]
@@ -157,18 +169,30 @@ def install_landlock(libc, writable: str) -> bool:
         _pack_ = 1
         _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
-    attr = RulesetAttr(rights)
+    attr = RulesetAttr(handled)
     ruleset = libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
     if ruleset < 0:
         return False
-    try:
-        folder = os.open(writable, os.O_PATH | os.O_CLOEXEC)
+
+    def allow(path: str, rights: int) -> bool:
         try:
-            rule = PathBeneath(rights, folder)
-            if libc.syscall(_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) != 0:
-                return False  # 1 = LANDLOCK_RULE_PATH_BENEATH
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            return False  # absent here: nothing to allow
+        try:
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                rights &= _LANDLOCK_FILE_RIGHTS
+            rule = PathBeneath(rights, fd)  # 1 = LANDLOCK_RULE_PATH_BENEATH
+            return libc.syscall(_LANDLOCK_ADD_RULE, ruleset, 1, ctypes.byref(rule), 0) == 0
         finally:
-            os.close(folder)
+            os.close(fd)
+
+    try:
+        private = write | (_LANDLOCK_READ_RIGHTS if readable is not None else 0)
+        if not allow(writable, private):
+            return False
+        for path in readable or ():
+            allow(path, _LANDLOCK_READ_RIGHTS)
         if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
             return False
         return libc.syscall(_LANDLOCK_RESTRICT_SELF, ruleset, 0) == 0
@@ -499,20 +523,25 @@ def _draw(figure, cfg: RenderConfig) -> RenderResult:
 
 
 def child_main(
-    language: str,
-    code: str | None,
+    request_fd: int,
+    result_fd: int,
     cfg: RenderConfig,
     private_dir: str,
-    result_fd: int,
     worker_pid: int,
     base_address_space: int,
     read_roots: tuple[str, ...],
+    landlock_reads: tuple[str, ...] | None,
     libc,
 ) -> None:
-    """Entry of the forked process; never returns."""
-    from .protocol import encode_result, write_all
+    """Entry of the forked process; never returns.
 
-    start = time.perf_counter()
+    The worker forks it ahead of time (while idle): it confines itself completely, then waits
+    for one request (a JSON frame ``{"language", "code"}`` on ``request_fd``), runs it and
+    writes the encoded result to ``result_fd``. End of stream on ``request_fd``: it just exits.
+    ``landlock_reads``: the folders and files it may still open for reading (None: reads are
+    left to the audit hook)."""
+    from .protocol import encode_result, read_frame, write_all
+
     try:
         try:
             os.setpgid(0, 0)
@@ -525,16 +554,21 @@ def child_main(
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(3, result_fd)
-        os.closerange(result_fd + 1, 1 << 16)
+        if null > 2:
+            os.close(null)
+        low, high = sorted((request_fd, result_fd))
+        os.closerange(3, low)
+        os.closerange(low + 1, high)
+        os.closerange(high + 1, 1 << 16)
         os.chdir(private_dir)
         os.environ.update(HOME=private_dir, TMPDIR=private_dir)
         import tempfile
 
         tempfile.tempdir = private_dir
-        set_limits(cfg, base_address_space)
+        set_limits(cfg, base_address_space)  # reads /proc: before the Landlock read rules
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death: too_large
-        install_landlock(libc, private_dir)
+        readable = None if landlock_reads is None else (*landlock_reads, "/proc/self")
+        install_landlock(libc, private_dir, readable)
         if cfg.seccomp:
             install_seccomp(libc)
         state = AuditState(private_dir, read_roots)
@@ -545,6 +579,14 @@ def child_main(
 
         state.on_violation = report_and_exit
         _patch_modules(state)
+        frame = read_frame(request_fd, 1 << 30)  # confined and idle until the request
+        if frame is None:
+            os._exit(0)
+        os.close(request_fd)
+        start = time.perf_counter()
+        request = json.loads(frame)
+        language, code = request["language"], request["code"]
+        del frame, request
         sys.addaudithook(state.hook)
         if language == "svg":
             from .svg import render_svg

@@ -78,7 +78,7 @@ def _read_response(fd: int, deadline: float) -> bytes | None:
 class _Handle:
     """One warm worker process."""
 
-    def __init__(self, cfg: RenderConfig, root: str):
+    def __init__(self, cfg: RenderConfig, root: str, landlock_reads: bool = True):
         import evovlm
 
         src = os.path.dirname(os.path.dirname(os.path.abspath(evovlm.__file__)))
@@ -92,7 +92,7 @@ class _Handle:
             close_fds=True,
         )
         self.info: dict = {}
-        setup = {"config": cfg.to_dict(), "root": root}
+        setup = {"config": cfg.to_dict(), "root": root, "landlock_reads": landlock_reads}
         try:
             write_frame(self.proc.stdin.fileno(), json.dumps(setup).encode())
             hello = _read_response(self.proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
@@ -147,12 +147,22 @@ class _Handle:
 class RenderPool:
     """Warm sandboxed workers rendering SVG and Python (matplotlib) programs.
 
+    ``landlock_reads=False`` leaves file reads to the audit hook alone (for tests that show
+    what the kernel's read rules add); keep the default otherwise.
+
     Thread-safe: ``render`` may be called from up to ``workers`` threads at once. Use as a
     context manager (or call :meth:`close`): no process outlives the pool.
     """
 
-    def __init__(self, cfg: RenderConfig | None = None, workers: int | None = None):
+    def __init__(
+        self,
+        cfg: RenderConfig | None = None,
+        workers: int | None = None,
+        *,
+        landlock_reads: bool = True,
+    ):
         self.cfg = cfg or RenderConfig()
+        self.landlock_reads = landlock_reads
         n = workers if workers is not None else (self.cfg.workers or 1)
         self.workers = max(1, int(n))
         self.root = tempfile.mkdtemp(prefix="evovlm-render-")
@@ -163,7 +173,9 @@ class RenderPool:
         self._free: queue.Queue[_Handle | None] = queue.Queue()
         self._closed = False
         try:
-            first = _Handle(self.cfg, self.root)  # builds the font cache once for all
+            first = _Handle(
+                self.cfg, self.root, self.landlock_reads
+            )  # builds the font cache once for all
             self._handles.append(first)
             self._free.put(first)
             for _ in range(self.workers - 1):
@@ -175,7 +187,8 @@ class RenderPool:
     @property
     def info(self) -> dict:
         """What the first worker reported (pid, netns: private network namespace, seccomp, landlock:
-        the kernel's Landlock ABI, 0 = none)."""
+        the kernel's Landlock ABI, 0 = none; landlock_reads: file reads confined by the kernel
+        too)."""
         return dict(self._handles[0].info) if self._handles else {}
 
     def worker_pids(self) -> list[int]:
@@ -183,7 +196,7 @@ class RenderPool:
             return [h.pid for h in self._handles if h.alive()]
 
     def _new_handle(self) -> _Handle:
-        handle = _Handle(self.cfg, self.root)
+        handle = _Handle(self.cfg, self.root, self.landlock_reads)
         with self._lock:
             self._handles.append(handle)
         return handle

@@ -22,12 +22,24 @@ import time
 import urllib.parse
 from types import SimpleNamespace
 
-from .config import RenderConfig, RenderResult, exception_error, finish_rgba, short_error
+from .config import (
+    RenderConfig,
+    RenderResult,
+    encode_rgb,
+    exception_error,
+    finish_rgba,
+    short_error,
+)
 
 _SVG_TAG = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?svg[\s/>]", re.IGNORECASE)
 _IMPORT = re.compile(rb"@import", re.IGNORECASE)
 _CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)", re.IGNORECASE)
+_CSS_NAMESPACE = re.compile(r"@namespace\b[^;]*;?", re.IGNORECASE)
 _XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
+_SVG_NAMESPACES = ("", "http://www.w3.org/2000/svg")
+# Never drawn, so nothing under them is loaded (a <use> of an element inside still goes
+# through the fetcher).
+_INERT_SUBTREES = ("metadata", "title", "desc")
 _LINK_ATTRS = ("href", "{http://www.w3.org/1999/xlink}href", "src")
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
 
@@ -86,26 +98,47 @@ def _make_fetcher(cfg: RenderConfig, problems: list[tuple[str, str]]):
     return fetch
 
 
+def _css_targets(text: str) -> list[str]:
+    """The url(...) targets of a style sheet or style attribute, without ``@namespace``
+    declarations (a namespace name, never loaded)."""
+    return _CSS_URL.findall(_CSS_NAMESPACE.sub("", text))
+
+
 def _scan(root, raw: bytes) -> str | None:
-    """The first reference to something outside the document, else None."""
+    """The first reference to something that would be loaded from outside the document, else
+    None.
+
+    Only what a renderer loads counts: ``href``/``src`` on SVG elements other than ``<a>``
+    (image, use, feImage, pattern and gradient templates, fonts...), CSS ``url()`` in style
+    sheets and style attributes, ``@import``, XInclude and style-sheet processing instructions.
+    Hyperlinks (``<a href>``), ``<metadata>``/``<title>``/``<desc>`` content and elements of
+    other XML namespaces (RDF, XHTML, editor data) are never fetched, so links there render.
+    cairosvg's URL fetcher (``data:`` only) stays the enforcement for anything this misses."""
     if b"<?xml-stylesheet" in raw:
         return "xml-stylesheet processing instruction"
     if _IMPORT.search(raw):
         return "CSS @import"
-    for element in root.iter():
+    stack = [(root, False)]
+    while stack:
+        element, inert = stack.pop()
         tag = element.tag if isinstance(element.tag, str) else ""
         if tag.startswith(_XINCLUDE_NS):
             return "XInclude"
+        namespace = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
         local = tag.rsplit("}", 1)[-1]
+        inert = inert or namespace not in _SVG_NAMESPACES or local in _INERT_SUBTREES
+        stack.extend((child, inert) for child in reversed(element))
+        if inert:
+            continue
         for attr in _LINK_ATTRS:
             value = element.get(attr)
             if value is not None and local != "a" and not _local_ref(value):
                 return f"external reference {value.strip()[:80]!r} in <{local}>"
-        texts = [v for k, v in element.attrib.items() if "url(" in v.lower()]
+        texts = [v for v in element.attrib.values() if "url(" in v.lower()]
         if local == "style" and element.text:
             texts.append(element.text)
         for text in texts:
-            for target in _CSS_URL.findall(text):
+            for target in _css_targets(text):
                 if not _local_ref(target):
                     return f"external url({target[:80]!r}) in <{local}>"
     return None
@@ -217,7 +250,8 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
             tree, None, 96, None, cfg.width, cfg.height, 1, out_w, out_h, "white"
         )
         surface.cairo.flush()
-        rgba = _cairo_pixels(surface.cairo)
+        opaque = _opaque_image(surface.cairo)
+        rgba = None if opaque is not None else _cairo_pixels(surface.cairo)
     except SvgForbidden as exc:
         return (
             RenderResult(*problems[0]) if problems else RenderResult("forbidden", short_error(exc))
@@ -232,7 +266,34 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
         return RenderResult("runtime_error", exception_error(exc))
     if problems:
         return RenderResult(*problems[0])
+    if opaque is not None:
+        return encode_rgb(opaque)
     return finish_rgba(rgba, max(cfg.width, cfg.height))
+
+
+def _opaque_image(image_surface):
+    """The surface as an RGB PIL image when every pixel is opaque (always, after the white
+    background), converted in C; None otherwise."""
+    import sys
+
+    from PIL import Image
+
+    width, height = image_surface.get_width(), image_surface.get_height()
+    if width == 0 or height == 0:
+        return None
+    raw = "BGRA" if sys.byteorder == "little" else "ARGB"
+    image = Image.frombuffer(
+        "RGBA",
+        (width, height),
+        bytes(image_surface.get_data()),
+        "raw",
+        raw,
+        image_surface.get_stride(),
+        1,
+    )
+    if image.getextrema()[3][0] != 255:
+        return None
+    return image.convert("RGB")
 
 
 def _cairo_pixels(image_surface):

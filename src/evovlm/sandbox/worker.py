@@ -1,9 +1,12 @@
 """The warm worker: a fork server started by :class:`~evovlm.sandbox.pool.RenderPool`.
 
-It imports matplotlib, numpy and cairosvg once, then for each request (a JSON frame on stdin)
-forks one fresh process that confines itself (:mod:`evovlm.sandbox.jail`) and renders, waits
-for its result with the wall-clock deadline, kills its process group, removes its private
-directory, and answers with a result frame on stdout. Programs never share an interpreter.
+It imports matplotlib, numpy and cairosvg once. Each program gets one fresh forked process that
+confines itself (:mod:`evovlm.sandbox.jail`) before its request exists: the worker forks the
+next one while the current program runs (or while idle), so a request only has to be handed
+over. For each request (a JSON frame on stdin) the worker passes it to the ready process, waits
+for its result with the wall-clock deadline, kills its process group, and answers with a result
+frame on stdout; reaping and removing the private directory happen after the answer. Programs
+never share an interpreter.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ import tempfile
 import time
 
 from .config import RenderConfig, RenderResult
-from .protocol import MAX_HEADER, MAX_PNG, decode_result, encode_result, read_frame, write_all
+from .protocol import (
+    MAX_HEADER,
+    MAX_PNG,
+    decode_result,
+    encode_result,
+    read_frame,
+    write_all,
+    write_frame,
+)
 
 
 def _address_space() -> int:
@@ -41,6 +52,39 @@ def _read_roots() -> tuple[str, ...]:
     roots.update(("/usr/share/fonts", "/usr/local/share/fonts", "/etc/fonts"))
     roots.update(("/usr/share/zoneinfo", "/dev/null", "/dev/urandom", "/dev/zero"))
     return tuple(sorted(r for r in roots if r))
+
+
+def _landlock_reads(root: str) -> tuple[str, ...]:
+    """What a confined program may still open for reading under the Landlock read rules (with
+    its private directory and ``/proc/self``): found by tracing what warm renders open. The
+    interpreter's prefixes and import path, matplotlib's data and config, the font folders and
+    fontconfig caches, the folders of the shared libraries already loaded (``dlopen`` of an
+    extension's dependency), the dynamic loader's cache, zoneinfo, and three devices."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    paths.update(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
+    paths.add(matplotlib.get_data_path())
+    paths.add(matplotlib.get_configdir())
+    paths.update(os.path.dirname(f.fname) for f in font_manager.fontManager.ttflist)
+    paths.update(("/usr/share/fonts", "/usr/local/share/fonts", "/etc/fonts"))
+    paths.update(("/var/cache/fontconfig", os.path.join(root, ".cache", "fontconfig")))
+    paths.update(("/usr/share/zoneinfo", "/etc/localtime", "/etc/ld.so.cache"))
+    paths.update(("/dev/null", "/dev/urandom", "/dev/zero"))
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                fields = line.split(maxsplit=5)
+                if len(fields) == 6 and fields[5].startswith("/") and ".so" in fields[5]:
+                    paths.add(os.path.dirname(fields[5].strip()))
+    except OSError:
+        pass
+    real = sorted({os.path.realpath(p) for p in paths if os.path.exists(p)})
+    # Never the pool's root itself: other workers' programs have their private folders there.
+    real = [p for p in real if p != os.path.realpath(root)]
+    # Drop what a listed folder already covers.
+    return tuple(p for p in real if not any(p.startswith(q.rstrip("/") + "/") for q in real))
 
 
 def _libc():
@@ -90,8 +134,16 @@ def _exit_result(status: int, rusage, cfg: RenderConfig) -> RenderResult:
     )
 
 
+class _Child:
+    """A forked program process, confined and waiting for its request."""
+
+    def __init__(self, pid: int, private: str, request_fd: int, result_fd: int):
+        self.pid, self.private = pid, private
+        self.request_fd, self.result_fd = request_fd, result_fd
+
+
 class Worker:
-    def __init__(self, cfg: RenderConfig, root: str):
+    def __init__(self, cfg: RenderConfig, root: str, landlock_reads: bool = True):
         self.cfg = cfg
         self.root = root
         self.libc = _libc()
@@ -100,8 +152,11 @@ class Worker:
 
         warm_up(cfg)
         self.read_roots = _read_roots()
+        self.landlock_reads = _landlock_reads(root) if landlock_reads else None
         self.base_address_space = _address_space()
         self.count = 0
+        self.next: _Child | None = None  # forked ahead, waiting for the next request
+        self.done: _Child | None = None  # answered, still to be reaped
         import gc
 
         gc.collect()
@@ -113,45 +168,100 @@ class Worker:
         if self.libc is not None and self.libc.unshare(0x40000000) == 0:  # CLONE_NEWNET
             self.netns = True
 
-    def run(self, language: str, code: str | None) -> RenderResult:
+    def _fork(self) -> _Child:
         from .jail import child_main
 
-        start = time.perf_counter()
         self.count += 1
         private = tempfile.mkdtemp(prefix=f"p{self.count}-", dir=self.root)
-        read_fd, write_fd = os.pipe()
+        request_r, request_w = os.pipe()
+        result_r, result_w = os.pipe()
         pid = os.fork()
         if pid == 0:  # the program's process
             try:
-                os.close(read_fd)
+                os.close(request_w)
+                os.close(result_r)
                 child_main(
-                    language,
-                    code,
+                    request_r,
+                    result_w,
                     self.cfg,
                     private,
-                    write_fd,
                     os.getppid(),
                     self.base_address_space,
                     self.read_roots,
+                    self.landlock_reads,
                     self.libc,
                 )
             finally:
                 os._exit(71)
-        os.close(write_fd)
+        os.close(request_r)
+        os.close(result_w)
         try:
             os.setpgid(pid, pid)
         except OSError:
             pass
-        try:
-            data, timed_out = _collect(read_fd, time.monotonic() + self.cfg.timeout_s)
-        finally:
-            os.close(read_fd)
+        return _Child(pid, private, request_w, result_r)
+
+    @staticmethod
+    def _end(child: _Child) -> tuple[int, object]:
+        """Kill the child's process group, reap it, remove its folder: (wait status, rusage)."""
+        for fd in (child.request_fd, child.result_fd):
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.close(fd)
             except OSError:
                 pass
-            _, status, rusage = os.wait4(pid, 0)
-            shutil.rmtree(private, ignore_errors=True)
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            _, status, rusage = os.wait4(child.pid, 0)
+        except ChildProcessError:
+            status, rusage = 0, None
+        shutil.rmtree(child.private, ignore_errors=True)
+        return status, rusage
+
+    def idle(self) -> None:
+        """Between requests: reap the last program and make sure the next one's process is
+        forked (it confines and warms itself on its own), so a request finds it ready."""
+        if self.done is not None:
+            self._end(self.done)
+            self.done = None
+        if self.next is None:
+            self.next = self._fork()
+
+    def close(self) -> None:
+        for child in (self.done, self.next):
+            if child is not None:
+                self._end(child)
+        self.done = self.next = None
+
+    def run(self, language: str, code: str | None) -> RenderResult:
+        start = time.perf_counter()
+        if self.done is not None:
+            self._end(self.done)
+            self.done = None
+        payload = json.dumps({"language": language, "code": code}).encode()
+        child, self.next = self.next, None
+        try:
+            if child is None:
+                raise BrokenPipeError
+            write_frame(child.request_fd, payload)
+        except OSError:  # none ready, or the ready one died: a fresh one
+            if child is not None:
+                self._end(child)
+            child = self._fork()
+            write_frame(child.request_fd, payload)
+        # The next program's process forks and confines itself while this one runs.
+        self.next = self._fork()
+        data, timed_out = _collect(child.result_fd, time.monotonic() + self.cfg.timeout_s)
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        if data and not timed_out:
+            self.done = child  # reaped while idle, after the answer has gone
+        else:
+            status, rusage = self._end(child)
         if timed_out:
             result = RenderResult("timeout", f"wall clock over {self.cfg.timeout_s:g} s")
         else:
@@ -174,24 +284,39 @@ def main() -> None:
         return
     setup = json.loads(first)
     cfg = RenderConfig.from_dict(setup["config"])
-    worker = Worker(cfg, setup["root"])
+    worker = Worker(cfg, setup["root"], landlock_reads=bool(setup.get("landlock_reads", True)))
     worker.isolate_network()
     from .jail import landlock_abi
 
+    abi = landlock_abi(worker.libc)
+    if abi < 1:
+        print(
+            "render worker: this kernel has no Landlock: writes outside a program's private "
+            "folder and reads outside the interpreter, fonts and caches are refused by the "
+            "Python audit hook only (a program that defeats it in memory can read any file "
+            "this user can)",
+            file=sys.stderr,
+            flush=True,
+        )
     hello = {
         "pid": os.getpid(),
         "netns": worker.netns,
         "seccomp": cfg.seccomp,
-        "landlock": landlock_abi(worker.libc),
+        "landlock": abi,
+        "landlock_reads": abi >= 1 and worker.landlock_reads is not None,
     }
     write_all(proto_out, encode_result(RenderResult("ok", json.dumps(hello))))
-    while True:
-        frame = read_frame(proto_in, 1 << 30)
-        if frame is None:
-            return
-        request = json.loads(frame)
-        try:
-            result = worker.run(request["language"], request["code"])
-        except Exception as exc:  # noqa: BLE001 - the worker must keep answering
-            result = RenderResult("runtime_error", f"worker error: {type(exc).__name__}: {exc}")
-        write_all(proto_out, encode_result(result))
+    try:
+        while True:
+            worker.idle()
+            frame = read_frame(proto_in, 1 << 30)
+            if frame is None:
+                return
+            request = json.loads(frame)
+            try:
+                result = worker.run(request["language"], request["code"])
+            except Exception as exc:  # noqa: BLE001 - the worker must keep answering
+                result = RenderResult("runtime_error", f"worker error: {type(exc).__name__}: {exc}")
+            write_all(proto_out, encode_result(result))
+    finally:
+        worker.close()
