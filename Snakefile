@@ -16,14 +16,13 @@ if config["method"] == "mmzero":
 
     include: "workflow/rules/mmzero.smk"
     include: "workflow/rules/render.smk"
-    include: "workflow/rules/rewards.smk"
-    include: "workflow/rules/summarize.smk"
 
 else:
 
     include: "workflow/rules/evolmm.smk"
 
 
+include: "workflow/rules/round.smk"
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"

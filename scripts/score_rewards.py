@@ -1,26 +1,22 @@
+"""score_rewards rule: the method plug-in scores the round's tables; one Parquet per role."""
+
 import sys
+from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
-from evovlm.rewards import MMZeroRewardConfig, score_mmzero  # noqa: E402
-from evovlm.schema import (  # noqa: E402
-    ANSWERS,
-    PROGRAMS,
-    PROPOSALS,
-    RENDERS,
-    REWARDS,
-    write_parquet,
-)
+from evovlm import methods  # noqa: E402
+from evovlm.schema import REWARDS, SPECS, write_parquet  # noqa: E402
 from evovlm.tables import read_or_exit  # noqa: E402
 
-inp = snakemake.input
-scored = score_mmzero(
-    read_or_exit(inp.proposals, PROPOSALS),
-    read_or_exit(inp.programs, PROGRAMS).drop("prompt_ids", "completion_ids", "logprobs"),
-    read_or_exit(inp.renders, RENDERS).drop("image"),
-    read_or_exit(inp.answers, ANSWERS).drop("prompt_ids", "completion_ids", "logprobs"),
-    MMZeroRewardConfig.from_dict(snakemake.params.rewards),
-)
-for role, frame in scored.items():
-    write_parquet(frame, getattr(snakemake.output, role), REWARDS)
+method = methods.get(snakemake.config["method"])
+tables = {
+    name: read_or_exit(snakemake.input[name], SPECS[spec]).drop(*method.scoring_drop.get(name, ()))
+    for name, spec in method.tables.items()
+}
+scored = method.score(tables, snakemake.params.rewards)
+for path in snakemake.output.rewards:
+    role = Path(path).stem
+    frame = scored[role]
+    write_parquet(frame, path, REWARDS)
     print(f"{role}: {frame.height} rows, mean reward {frame['reward'].mean()}", file=sys.stderr)

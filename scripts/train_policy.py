@@ -27,7 +27,7 @@ if "snakemake" in globals():
         "policy": s.params.policy,
         "train": s.params.train,
         "temperatures": dict(s.params.temperatures),
-        "mmzero": dict(s.params.mmzero),
+        "sample_options": dict(s.params.sample_options),
         "checkpoint": s.output.checkpoint,
         "summary": s.output.summary,
         "work_dir": s.params.work_dir,
@@ -37,7 +37,7 @@ else:
 
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
 
-from evovlm import train  # noqa: E402
+from evovlm import methods, train  # noqa: E402
 from evovlm.schema import SPECS  # noqa: E402
 from evovlm.tables import read_or_exit  # noqa: E402
 
@@ -52,31 +52,11 @@ if cfg.num_processes > 1 and "LOCAL_RANK" not in os.environ:
     sys.exit(subprocess.run([*command, "--job", str(job_file)], stderr=sys.stderr).returncode)
 
 rewards = {Path(p).stem: read_or_exit(p, SPECS["rewards"]) for p in job["rewards"]}
-inp = job["inputs"]
-
-
-def table(name, spec, role):
-    # Read a sample table only when one of this lineage's roles needs it.
-    return read_or_exit(inp[name], SPECS[spec]) if role in rewards else None
-
-
-if job["method"] == "mmzero":
-    samples = train.mmzero_role_samples(
-        table("proposals", "proposals", "proposer"),
-        table("programs", "programs", "coder"),
-        table("answers", "answers", "solver"),
-        table("renders", "renders", "solver"),
-        rewards,
-        solver_questions=job["mmzero"]["solver_questions"],
-        coder_render_band=job["mmzero"]["coder_render_band"],
-    )
-else:
-    samples = train.evolmm_role_samples(
-        table("questions", "questions", "proposer"),
-        table("answers", "evolmm_answers", "solver"),
-        read_or_exit(inp["images"], SPECS["images"]),
-        rewards,
-    )
+method = methods.get(job["method"])
+tables = {
+    name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
+}
+samples = method.role_samples(tables, rewards, job["sample_options"])
 summary = train.train_policy(
     job["policy"], samples, cfg, job["checkpoint"], job["work_dir"], job["temperatures"]
 )

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+from evovlm import methods
 from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
 from evovlm.gpus import visible_gpus
 from evovlm.tiny import recipe_digest
@@ -73,15 +74,17 @@ scattergather:
 BASE = config["model"]["base"]
 BASE_KIND = base_kind(BASE)  # embedded | local | hub
 METHOD = config["method"]
+METHOD_PLUGIN = methods.get(
+    METHOD
+)  # roles, round tables, scoring, summary (src/evovlm/methods)
+ROLES = list(METHOD_PLUGIN.roles)
 if METHOD == "mmzero":
-    ROLES = ["proposer", "coder", "solver"]
     STAGE_TABLES = {
         "proposals": "proposals",
         "programs": "programs",
         "answers": "answers",
     }
 else:
-    ROLES = ["proposer", "solver"]
     STAGE_TABLES = {"questions": "questions", "answers": "evolmm_answers"}
 SHARED = config[METHOD]["share_weights"]
 LINEAGES = ["shared"] if SHARED else ROLES
@@ -184,14 +187,32 @@ def lineage_rewards(wildcards):
     return [f"results/round_{wildcards.round}/rewards/{role}.parquet" for role in roles]
 
 
+def round_tables(wildcards):
+    """The round's tables the method scores, summarises and trains on (name -> path)."""
+    r = f"results/round_{wildcards.round}"
+    return {name: f"{r}/{name}.parquet" for name in METHOD_PLUGIN.tables}
+
+
+def summary_files(wildcards):
+    """Extra per-round files the method's summary reads (e.g. EvoLMM's image counts)."""
+    r = f"results/round_{wildcards.round}"
+    return {name: f"{r}/{path}" for name, path in METHOD_PLUGIN.summary_files.items()}
+
+
+def sample_options():
+    """How the method turns scored samples into training rows (MM-Zero's Solver questions and
+    Coder render-rate band; nothing for EvoLMM)."""
+    if METHOD != "mmzero":
+        return {}
+    return {
+        "solver_questions": config["mmzero"]["solver_train_questions"],
+        "coder_render_band": config["mmzero"]["coder_render_band"],
+    }
+
+
 def train_inputs(wildcards):
     """The round's sample tables (and images) the lineage's roles were scored on."""
-    r = f"results/round_{wildcards.round}"
-    if METHOD == "mmzero":
-        names = ["proposals", "programs", "answers", "renders"]
-    else:
-        names = ["questions", "answers", "images"]
-    return {name: f"{r}/{name}.parquet" for name in names}
+    return round_tables(wildcards)
 
 
 def train_role(wildcards):

@@ -23,10 +23,7 @@ rule train_policy:
     params:
         train=config["train"],
         temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},
-        mmzero={
-            "solver_questions": config["mmzero"]["solver_train_questions"],
-            "coder_render_band": config["mmzero"]["coder_render_band"],
-        },
+        sample_options=sample_options(),
         policy=lambda w: policy_path(train_role(w), w),
         work_dir=lambda w: f"results/round_{w.round}/train/{w.lineage}_trl",
     script:

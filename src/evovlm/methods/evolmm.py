@@ -1,0 +1,47 @@
+"""EvoLMM as a plug-in: Proposer and Solver on raw images; rewards, summary, training rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from evovlm import metrics, rewards, train
+from evovlm.methods import Method, register
+
+_NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
+
+
+def score(tables, reward_cfg=None):
+    return rewards.score_evolmm(
+        tables["questions"],
+        tables["answers"],
+        rewards.EvoLMMRewardConfig.from_dict(reward_cfg),
+    )
+
+
+def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
+    image_stats = json.loads(Path(extra["images_stats"]).read_text()) if extra else {}
+    return metrics.summarize_evolmm(
+        image_stats, tables["questions"], tables["answers"], scored, trained, timings
+    )
+
+
+def role_samples(tables, scored, options=None):
+    return train.evolmm_role_samples(
+        tables.get("questions"), tables.get("answers"), tables["images"], scored
+    )
+
+
+EVOLMM = register(
+    Method(
+        name="evolmm",
+        roles=("proposer", "solver"),
+        tables={"questions": "questions", "answers": "evolmm_answers", "images": "images"},
+        scoring_drop={"questions": _NO_TOKENS, "answers": _NO_TOKENS, "images": ("image",)},
+        score=score,
+        summarize=summarize,
+        role_samples=role_samples,
+        summary_files={"images_stats": "images.json"},
+    )
+)

@@ -1,0 +1,63 @@
+"""MM-Zero as a plug-in: Proposer, Coder and Solver; rewards, summary and training rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evovlm import metrics, rewards, train
+from evovlm.methods import Method, register
+
+_NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
+
+
+def score(tables, reward_cfg=None):
+    return rewards.score_mmzero(
+        tables["proposals"],
+        tables["programs"],
+        tables["renders"],
+        tables["answers"],
+        rewards.MMZeroRewardConfig.from_dict(reward_cfg),
+    )
+
+
+def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
+    return metrics.summarize_mmzero(
+        tables["proposals"],
+        tables["programs"],
+        tables["renders"],
+        tables["answers"],
+        scored,
+        trained,
+        timings,
+    )
+
+
+def role_samples(tables, scored, options=None):
+    options = options or {}
+    return train.mmzero_role_samples(
+        tables.get("proposals"),
+        tables.get("programs"),
+        tables.get("answers"),
+        tables.get("renders"),
+        scored,
+        solver_questions=options.get("solver_questions", ("hard",)),
+        coder_render_band=options.get("coder_render_band"),
+    )
+
+
+MMZERO = register(
+    Method(
+        name="mmzero",
+        roles=("proposer", "coder", "solver"),
+        tables={
+            "proposals": "proposals",
+            "programs": "programs",
+            "renders": "renders",
+            "answers": "answers",
+        },
+        scoring_drop={"programs": _NO_TOKENS, "renders": ("image",), "answers": _NO_TOKENS},
+        score=score,
+        summarize=summarize,
+        role_samples=role_samples,
+    )
+)

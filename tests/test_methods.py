@@ -1,0 +1,50 @@
+"""The method registry: each built-in method is one plug-in object that the generic rules call."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from evovlm import methods
+from evovlm.rewards import MMZeroRewardConfig, score_mmzero
+
+
+def test_builtin_methods_are_registered_with_their_roles_and_tables():
+    mm, evo = methods.get("mmzero"), methods.get("evolmm")
+    assert mm.roles == ("proposer", "coder", "solver")
+    assert set(mm.tables) == {"proposals", "programs", "renders", "answers"}
+    assert evo.roles == ("proposer", "solver")
+    assert evo.tables["answers"] == "evolmm_answers"
+    with pytest.raises(ValueError, match="unknown method 'dpo'"):
+        methods.get("dpo")
+
+
+def test_a_registered_toy_method_is_found_by_name():
+    toy = methods.register(
+        methods.Method(
+            name="toy",
+            roles=("solver",),
+            tables={"answers": "answers"},
+            scoring_drop={},
+            score=lambda tables, cfg: {"solver": tables["answers"].with_columns(reward=1.0)},
+            summarize=lambda tables, scored, trained, timings, extra=None: {"funnel": {}},
+            role_samples=lambda tables, scored, options=None: scored,
+        )
+    )
+    try:
+        assert methods.get("toy") is toy
+        frame = pl.DataFrame({"sample_id": ["a"]})
+        assert toy.score({"answers": frame}, None)["solver"]["reward"].to_list() == [1.0]
+    finally:
+        methods.REGISTRY.pop("toy")
+
+
+def test_plugin_scoring_is_the_method_scoring():
+    from test_metrics import _round
+
+    proposals, programs, renders, answers, expected = _round()
+    tables = {"proposals": proposals, "programs": programs, "renders": renders, "answers": answers}
+    got = methods.get("mmzero").score(tables, {})
+    direct = score_mmzero(proposals, programs, renders, answers, MMZeroRewardConfig())
+    for role in expected:
+        assert got[role].equals(direct[role]) and got[role].equals(expected[role])
