@@ -434,7 +434,7 @@ def pairwise_bleu(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
     doc_end = np.repeat(np.cumsum(lengths.astype(np.int64)), lengths.astype(np.int64))
     hyp = lengths[:, None]  # rows are hypotheses, columns references
     ref = lengths[None, :]
-    log_terms = np.zeros((BLEU_MAX_ORDER, n_docs, n_docs))
+    log_sum = np.zeros((n_docs, n_docs))
     gram = tok  # ids of the n-grams starting at each position (compact: renumbered per order)
     for n in range(1, BLEU_MAX_ORDER + 1):
         if n > 1:
@@ -452,14 +452,16 @@ def pairwise_bleu(token_lists: Sequence[Sequence[str]]) -> np.ndarray:
         if n == 1:
             unigram_hit = matches > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            numerator = np.where(matches > 0, matches, BLEU_EPSILON)
-            log_terms[n - 1] = np.log(numerator / np.maximum(hyp - n + 1, 1)) / BLEU_MAX_ORDER
-        del matches, numerator
+            np.maximum(matches, BLEU_EPSILON, out=matches)  # counts are integers: 0 -> epsilon
+            matches /= np.maximum(hyp - n + 1, 1)
+            np.log(matches, out=matches)
+            matches /= BLEU_MAX_ORDER
+            # NLTK adds the four terms with math.fsum; a sequential sum differs by an ulp at
+            # most, which could only matter for a distance within ~1e-16 of the threshold.
+            log_sum += matches
+        del matches
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         brevity = np.where(hyp > ref, 1.0, np.exp(1.0 - ref / hyp))
-        # NLTK adds the four terms with math.fsum; a plain sum differs by an ulp at most, which
-        # could only matter for a distance within ~1e-16 of the threshold.
-        log_sum = log_terms[0] + log_terms[1] + log_terms[2] + log_terms[3]
         return np.where(unigram_hit, brevity * np.exp(log_sum), 0.0)
 
 
