@@ -51,12 +51,7 @@ localrules:
     build_benchmark,
     build_demo_images,
     fetch_base_model,
-
-
-if config["method"] == "evolmm":
-
-    localrules:
-        sample_images,
+    sample_images,
 
 
 wildcard_constraints:
