@@ -12,5 +12,7 @@ scored = score_evolmm(
     EvoLMMRewardConfig.from_dict(snakemake.params.rewards),
 )
 for role, frame in scored.items():
-    write_parquet(frame, getattr(snakemake.output, role), REWARDS)
+    write_parquet(
+        frame, getattr(snakemake.output, role), REWARDS, round_=int(snakemake.wildcards.round)
+    )
     print(f"{role}: {frame.height} rows, mean reward {frame['reward'].mean()}", file=sys.stderr)
