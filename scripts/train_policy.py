@@ -22,7 +22,7 @@ if "snakemake" in globals():
         "rewards": list(s.input.rewards),
         "policy": s.params.policy,
         "train": s.params.train,
-        "checkpoint": s.output.checkpoint,
+        "checkpoint": str(Path(s.output.config).parent),
         "summary": s.output.summary,
         "work_dir": s.params.work_dir,
     }

@@ -108,7 +108,7 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.4g}"
     return str(value)
 
 
@@ -147,7 +147,9 @@ def model_card(info: dict[str, Any]) -> str:
         f"of {summary.get('groups_total', 0)}",
     ]
     if summary.get("copied_previous"):
-        lines.append(f"- Not trained this round; a copy of the previous policy ({summary.get('reason')})")
+        lines.append(
+            f"- Not trained this round; a copy of the previous policy ({summary.get('reason')})"
+        )
     lines += ["", "## Training settings", "", "| key | value |", "|---|---|"]
     for key, value in sorted((info.get("train") or {}).items()):
         lines.append(f"| {key} | {_fmt(value)} |")

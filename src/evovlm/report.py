@@ -88,13 +88,12 @@ def plot_rewards(metrics: dict[str, Any], path: str | Path) -> None:
         for bar, s in zip(bars, (stats[r] for r in roles), strict=True):
             ax.annotate(
                 f"{s['mean']:.2f}\nn={s['n']}",
-                (bar.get_x() + bar.get_width() / 2, 0),
-                xytext=(0, 3),
+                (bar.get_x() + bar.get_width() * 0.72, 0),
+                xytext=(0, 3 if s["mean"] >= 0 else -3),
                 textcoords="offset points",
                 ha="center",
-                va="bottom",
+                va="bottom" if s["mean"] >= 0 else "top",
                 fontsize=8,
-                color="white" if s["mean"] > 0.15 else "black",
             )
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set_ylabel("reward (mean ± std)")
@@ -146,8 +145,14 @@ def plot_render_status(metrics: dict[str, Any], path: str | Path) -> None:
         colors = ["#55a868" if n == "ok" else "#c44e52" for n in names]
         ax.barh(names[::-1], [counts[n] for n in names][::-1], color=colors[::-1])
         for i, n in enumerate(names[::-1]):
-            ax.annotate(str(counts[n]), (counts[n], i), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+            ax.annotate(
+                str(counts[n]),
+                (counts[n], i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         ax.set_xlabel("count")
     ax.set_title(f"Round {metrics.get('round', '?')}: {what}")
     _save(fig, path)
@@ -157,8 +162,9 @@ def plot_agreement(metrics: dict[str, Any], path: str | Path) -> None:
     """Agreement histograms (share of the majority answer per question), one panel each."""
     plt = _pyplot()
     hists = metrics.get("agreement_histograms") or {}
-    fig, axes = plt.subplots(1, max(1, len(hists)), figsize=(4.2 * max(1, len(hists)), 3.2),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(hists)), figsize=(4.2 * max(1, len(hists)), 3.2), squeeze=False
+    )
     if not hists:
         _empty(axes[0][0], "no agreement histogram this round")
     for ax, (name, hist) in zip(axes[0], hists.items(), strict=False):
@@ -186,7 +192,9 @@ def plot_training(summaries: dict[str, dict[str, Any]], round_: int, path: str |
     plt = _pyplot()
     lineages = sorted(summaries)
     fig, axes = plt.subplots(
-        max(1, len(lineages)), len(CURVES), figsize=(3.0 * len(CURVES), 2.4 * max(1, len(lineages))),
+        max(1, len(lineages)),
+        len(CURVES),
+        figsize=(3.0 * len(CURVES), 2.4 * max(1, len(lineages))),
         squeeze=False,
     )
     for row, lineage in zip(axes, lineages, strict=False):
@@ -195,16 +203,22 @@ def plot_training(summaries: dict[str, dict[str, Any]], round_: int, path: str |
             key = next((k for k in keys if any(k in e for e in history)), None)
             ax.set_title(f"{lineage}: {title}", fontsize=9)
             if key is None:
-                reason = "not trained" if summaries[lineage].get("copied_previous") else "not logged"
+                reason = (
+                    "not trained" if summaries[lineage].get("copied_previous") else "not logged"
+                )
                 _empty(ax, reason)
                 continue
             for role in dict.fromkeys(e["role"] for e in history):
-                points = [(e.get("step", i + 1), e[key]) for i, e in enumerate(history)
-                          if e["role"] == role and key in e]
+                points = [
+                    (e.get("step", i + 1), e[key])
+                    for i, e in enumerate(history)
+                    if e["role"] == role and key in e
+                ]
                 if points:
                     xs, ys = zip(*points, strict=True)
                     ax.plot(xs, ys, marker="o", ms=3, label=role)
             ax.set_xlabel("step", fontsize=8)
+            ax.xaxis.get_major_locator().set_params(integer=True)
             ax.tick_params(labelsize=7)
             if len({e["role"] for e in history}) > 1:
                 ax.legend(fontsize=7)
@@ -220,8 +234,9 @@ def plot_eval(accuracy: pl.DataFrame, path: str | Path) -> None:
     """Accuracy per policy with its 95% interval, base first, one panel per benchmark."""
     plt = _pyplot()
     benches = list(dict.fromkeys(accuracy["benchmark"].to_list())) if accuracy.height else []
-    fig, axes = plt.subplots(1, max(1, len(benches)), figsize=(4.5 * max(1, len(benches)), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(benches)), figsize=(4.5 * max(1, len(benches)), 3.4), squeeze=False
+    )
     if not benches:
         _empty(axes[0][0], "no evaluation")
     for ax, bench in zip(axes[0], benches, strict=False):
@@ -233,8 +248,14 @@ def plot_eval(accuracy: pl.DataFrame, path: str | Path) -> None:
         ax.errorbar(xs, acc, yerr=[low, high], fmt="o", capsize=6, color="#4c72b0")
         ax.set_xticks(xs, [r["policy"] for r in rows])
         for x, r in zip(xs, rows, strict=True):
-            ax.annotate(f"{r['correct']}/{r['n']}", (x, r["accuracy"]), xytext=(6, 0),
-                        textcoords="offset points", fontsize=8, va="center")
+            ax.annotate(
+                f"{r['correct']}/{r['n']}",
+                (x, r["accuracy"]),
+                xytext=(6, 0),
+                textcoords="offset points",
+                fontsize=8,
+                va="center",
+            )
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("accuracy (95% CI)")
         ax.set_title(bench)
@@ -259,8 +280,14 @@ def plot_pseudolabels(summaries: dict[int, dict[str, Any]], path: str | Path) ->
             acc = [by_band[b]["accuracy"] or 0.0 for b in bands]
             ax1.bar(xs, acc, width, label=f"round {r}")
             for x, b in zip(xs, bands, strict=True):
-                ax1.annotate(f"n={by_band[b]['n']}", (x, by_band[b]["accuracy"] or 0.0),
-                             xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+                ax1.annotate(
+                    f"n={by_band[b]['n']}",
+                    (x, by_band[b]["accuracy"] or 0.0),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                )
         ax1.set_xticks(range(len(bands)), bands)
         ax1.set_ylim(0, 1.1)
         ax1.set_xlabel("agreement band")
@@ -274,9 +301,14 @@ def plot_pseudolabels(summaries: dict[int, dict[str, Any]], path: str | Path) ->
         ax2.bar(names, kept_bad, bottom=kept_ok, color="#c44e52", label="kept, wrong")
         for j, r in enumerate(rounds):
             overall = summaries[r]["overall"]["accuracy"]
-            ax2.annotate(f"all labels: {overall:.2f}" if overall is not None else "",
-                         (j, kept_ok[j] + kept_bad[j]), xytext=(0, 3), textcoords="offset points",
-                         ha="center", fontsize=8)
+            ax2.annotate(
+                f"all labels: {overall:.2f}" if overall is not None else "",
+                (j, kept_ok[j] + kept_bad[j]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
         ax2.set_ylabel("labels kept by the mid-band filter")
         ax2.set_title("Mid-band filter: kept labels")
         ax2.legend(fontsize=8)
@@ -306,8 +338,14 @@ def plot_rounds(metrics: dict[int, dict[str, Any]], path: str | Path) -> None:
     for role in roles:
         mean = [metrics[r].get("rewards", {}).get(role, {}).get("mean") for r in rounds]
         std = [metrics[r].get("rewards", {}).get(role, {}).get("std") or 0.0 for r in rounds]
-        ax2.errorbar(rounds, [math.nan if v is None else v for v in mean], yerr=std, marker="o",
-                     capsize=4, label=role)
+        ax2.errorbar(
+            rounds,
+            [math.nan if v is None else v for v in mean],
+            yerr=std,
+            marker="o",
+            capsize=4,
+            label=role,
+        )
     ax2.set_xticks(rounds)
     ax2.set_xlabel("round")
     ax2.set_title("Mean reward ± std per role")
@@ -360,8 +398,11 @@ def summary_rows(
     if not rows:
         return pl.DataFrame({"round": []}, schema={"round": pl.Int64})
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    floats = [c for c in frame.columns if c.startswith(("rate_", "reward_", "pseudolabel_acc",
-                                                          "pseudolabel_kept_acc"))]
+    floats = [
+        c
+        for c in frame.columns
+        if c.startswith(("rate_", "reward_", "pseudolabel_acc", "pseudolabel_kept_acc"))
+    ]
     floats += [c for c in frame.columns if c.startswith("eval_") and not c.endswith("_n")]
     return frame.with_columns([pl.col(c).cast(pl.Float64) for c in floats])
 
@@ -448,7 +489,9 @@ def mmzero_gallery(
         image = images.get(pid) or {}
         qrows = []
         for kind in ("easy", "hard"):
-            group = answers.filter((pl.col("program_id") == pid) & (pl.col("question_kind") == kind))
+            group = answers.filter(
+                (pl.col("program_id") == pid) & (pl.col("question_kind") == kind)
+            )
             sample_rows = group.sort("sample_index").to_dicts()
             solver = [reward_of.get("solver", {}).get(a["answer_id"], {}) for a in sample_rows]
             label = next((s.get("label") for s in solver if s), None)
@@ -470,9 +513,7 @@ def mmzero_gallery(
             f"<div>program <code>{_e(pid)}</code> ({_e(prog.get('language'))}), "
             f"topic: {_e(prop.get('topic'))}, content type: {_e(prop.get('content_type'))}</div>"
             "<table><tr><th></th><th>question</th><th>Proposer's answer</th>"
-            "<th>Solver's answers (reward)</th><th>majority</th></tr>"
-            + "".join(qrows)
-            + "</table>"
+            "<th>Solver's answers (reward)</th><th>majority</th></tr>" + "".join(qrows) + "</table>"
             f"<div>rewards: Proposer <span class='reward'>{_e(proposer.get('reward'))}</span>, "
             f"Coder <span class='reward'>{_e(coder.get('reward'))}</span>; mid-band filter: "
             f"{_e(in_band)}</div></div></div>"

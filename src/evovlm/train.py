@@ -120,7 +120,10 @@ class TrainConfig:
             (self.save_steps >= 0, "save_steps must be >= 0"),
             (self.num_processes >= 1, "num_processes must be >= 1"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
-            (self.report_to in ("none", "tensorboard", "wandb"), "report_to: none|tensorboard|wandb"),
+            (
+                self.report_to in ("none", "tensorboard", "wandb"),
+                "report_to: none|tensorboard|wandb",
+            ),
         ]
         for ok, message in checks:
             if not ok:
