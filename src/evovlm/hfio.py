@@ -128,7 +128,8 @@ def model_card(info: dict[str, Any]) -> str:
         "pipeline_tag: image-text-to-text",
         "tags: [evovlm, grpo, self-play, " + str(info.get("method", "")) + "]",
     ]
-    if base and not Path(str(base)).exists():
+    hub_id = str(base).count("/") == 1 and not str(base).startswith((".", "/", "~"))
+    if hub_id and not Path(str(base)).exists():
         front.append(f"base_model: {base}")  # a hub id; local folders are named in the text
     front.append("---")
     lines = [
