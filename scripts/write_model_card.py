@@ -3,11 +3,13 @@ settings and the round's rates), once the round is summarised."""
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm import hfio, report  # noqa: E402
+from evovlm.train import TrainConfig  # noqa: E402
 
 summary = json.loads(Path(snakemake.input.summary).read_text())
 metrics = report.read_json(snakemake.input.metrics)
@@ -20,7 +22,7 @@ hfio.write_model_card(
         "lineage": snakemake.wildcards.lineage,
         "roles": list(summary.get("roles") or []),
         "round": int(snakemake.wildcards.round),
-        "train": cfg["train"],
+        "train": asdict(TrainConfig.from_dict(cfg["train"])),  # every setting, defaults too
         "summary": summary,
         "rates": report.rates_of(metrics),
     },
