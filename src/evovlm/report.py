@@ -153,6 +153,7 @@ def plot_render_status(metrics: dict[str, Any], path: str | Path) -> None:
                 va="center",
                 fontsize=8,
             )
+        ax.set_xlim(0, max(counts.values()) * 1.15)
         ax.set_xlabel("count")
     ax.set_title(f"Round {metrics.get('round', '?')}: {what}")
     _save(fig, path)
@@ -251,11 +252,12 @@ def plot_eval(accuracy: pl.DataFrame, path: str | Path) -> None:
             ax.annotate(
                 f"{r['correct']}/{r['n']}",
                 (x, r["accuracy"]),
-                xytext=(6, 0),
+                xytext=(12, 6),
                 textcoords="offset points",
                 fontsize=8,
-                va="center",
+                va="bottom",
             )
+        ax.set_xlim(-0.5, len(rows) - 0.5)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel("accuracy (95% CI)")
         ax.set_title(bench)
