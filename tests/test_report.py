@@ -381,3 +381,42 @@ def test_checkpoint_loads_with_auto_classes_and_pipeline(tiny_model_dir, tmp_pat
     ]
     out = pipe(text=messages, max_new_tokens=4)
     assert out[0]["generated_text"][-1]["role"] == "assistant"
+
+
+def test_evolmm_gallery_shows_image_questions_answers_and_rewards():
+    images = pl.DataFrame(
+        {"image_id": ["i1"], "source": ["charts/a.png"], "image": [{"bytes": png(), "path": None}]}
+    )
+    questions = pl.DataFrame(
+        {
+            "question_id": ["i1-q0", "i1-q1"],
+            "image_id": ["i1", "i1"],
+            "sample_index": [0, 1],
+            "parse_ok": [True, False],
+            "question": ["How many bars?", None],
+        }
+    )
+    answers = pl.DataFrame(
+        {
+            "answer_id": ["i1-q0-a0", "i1-q0-a1"],
+            "question_id": ["i1-q0", "i1-q0"],
+            "sample_index": [0, 1],
+            "answer": ["3", "4"],
+        }
+    )
+    rewards = {
+        "proposer": pl.DataFrame(
+            {"sample_id": ["i1-q0", "i1-q1"], "reward": [0.625, 0.0], "label": ["3", None]}
+        ),
+        "solver": pl.DataFrame(
+            {
+                "sample_id": ["i1-q0-a0", "i1-q0-a1"],
+                "reward": [0.5, 0.25],
+                "majority": [True, False],
+            }
+        ),
+    }
+    page = report.evolmm_gallery(1, images, questions, answers, rewards)
+    assert page.count("data:image/png;base64,") == 1
+    for text in ("charts/a.png", "How many bars?", "0.625", "0.500", "0.250", "1 of 1 images"):
+        assert text in page, text
