@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/model.smk"
 # Every rule file is included (so `snakemake --lint` sees the whole workflow); the method's
@@ -31,9 +34,11 @@ include: "workflow/rules/round.smk"
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        report_targets(),

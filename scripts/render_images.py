@@ -13,5 +13,5 @@ renders = render_programs(
     threads=snakemake.threads,
     progress=True,
 )
-write_parquet(renders, snakemake.output.renders, RENDERS)
+write_parquet(renders, snakemake.output.renders, RENDERS, round_=int(snakemake.wildcards.round))
 print(renders["status"].value_counts(), file=sys.stderr)

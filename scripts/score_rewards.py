@@ -18,5 +18,5 @@ scored = method.score(tables, snakemake.params.rewards)
 for path in snakemake.output.rewards:
     role = Path(path).stem
     frame = scored[role]
-    write_parquet(frame, path, REWARDS)
+    write_parquet(frame, path, REWARDS, round_=int(snakemake.wildcards.round))
     print(f"{role}: {frame.height} rows, mean reward {frame['reward'].mean()}", file=sys.stderr)

@@ -28,7 +28,7 @@ if "snakemake" in globals():
         "train": s.params.train,
         "temperatures": dict(s.params.temperatures),
         "sample_options": dict(s.params.sample_options),
-        "checkpoint": s.output.checkpoint,
+        "checkpoint": str(Path(s.output.config).parent),
         "summary": s.output.summary,
         "work_dir": s.params.work_dir,
     }

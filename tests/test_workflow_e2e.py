@@ -284,6 +284,8 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
         assert {"mean_answer_share", "mean_entropy", "entropy_band_share"} <= set(metrics["rates"])
         trained = json.loads((d / "train/solver.json").read_text())
         assert trained["method"] == "lora"
+        gallery = (workdir / f"results/report/round_{r}/gallery.html").read_text()
+        assert gallery.count("data:image/png;base64,") >= 1
     log = (workdir / "logs/ask_questions/round_2.1-of-1.log").read_text()
     assert "results/round_1/checkpoint/proposer" in log
     # evaluated in EvoLMM's own answer format (<answer> tags), not \\boxed{}
@@ -308,3 +310,54 @@ def test_evaluation_of_base_and_every_round(run):
         assert row["ci95_low"] <= row["accuracy"] <= row["ci95_high"]
     log = (run / "logs/evaluate_policy/round_2.log").read_text()
     assert "results/round_2/checkpoint/solver" in log
+
+
+def test_report_builds_from_the_run(run):
+    """`snakemake --report` after the run: every figure, the galleries, the summary table, model
+    cards, TRL's step history and HF-loadable tables. (--cores: the default profile sets it in a
+    checkout; this copy of the workflow has no profile.)"""
+    import datasets
+    from PIL import Image
+
+    from tests.test_report import not_blank
+
+    snakemake(run, "--report", "report.html")
+    page = (run / "report.html").read_text()
+    figures = ["rounds.png", "eval.png", "pseudolabels.png"]
+    figures += [
+        f"round_{r}/{name}.png"
+        for r in (1, 2)
+        for name in ("rewards", "rates", "status", "agreement", "training")
+    ]
+    for name in figures:
+        assert not_blank(run / "results/report" / name), name
+        assert Path(name).name in page, name
+    for r in (1, 2):
+        gallery = (run / f"results/report/round_{r}/gallery.html").read_text()
+        assert gallery.count("data:image/png;base64,") >= 1
+        assert f"round_{r}/gallery.html" in page or "gallery.html" in page
+        labels = json.loads((run / f"results/round_{r}/pseudolabel/summary.json").read_text())
+        assert labels["overall"]["n"] > 0
+        assert labels["filter"]["kept"] + labels["filter"]["dropped"] == labels["overall"]["n"]
+        for lineage in ("proposer", "coder", "solver"):
+            ckpt = run / f"results/round_{r}/checkpoint/{lineage}"
+            assert f"round {r}" in (ckpt / "README.md").read_text()
+            assert not (ckpt / ".snakemake_timestamp").exists()
+            summary = json.loads((run / f"results/round_{r}/train/{lineage}.json").read_text())
+            if not summary["copied_previous"]:
+                history = [e for s in summary["roles"].values() for e in s.get("log_history", [])]
+                assert any("loss" in e and "reward" in e for e in history), lineage
+    summary = pl.read_parquet(run / "results/summary.parquet")
+    assert summary["round"].to_list() == [1, 2]
+    assert {"rate_parse_rate", "reward_solver_mean", "eval_procedural_accuracy"} <= set(
+        summary.columns
+    )
+    ds = datasets.load_dataset(
+        "parquet",
+        data_files=str(run / "results/round_1/renders.parquet"),
+        split="train",
+        cache_dir=str(run / "hf-cache"),
+    )
+    ok = [row for row in ds if row["status"] == "ok"]
+    assert ok and isinstance(ok[0]["image"], Image.Image)
+    assert set(ds["round"]) == {1}

@@ -240,12 +240,24 @@ def _check(table: pa.Table, spec: TableSpec, path: str | os.PathLike) -> pa.Tabl
 
 
 def write_parquet(
-    df: pl.DataFrame | pa.Table, path: str | os.PathLike, spec: TableSpec | None
+    df: pl.DataFrame | pa.Table,
+    path: str | os.PathLike,
+    spec: TableSpec | None,
+    round_: int | None = None,
 ) -> None:
-    """Check ``df`` against ``spec`` and write it atomically with zstd."""
+    """Check ``df`` against ``spec`` and write it atomically with zstd.
+
+    ``round_``: add a ``round`` column (first) when the table has none. The file carries the
+    ``datasets`` features in its metadata (image columns decode to PIL in ``datasets``).
+    """
+    from evovlm.hfio import with_features
+
     table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
+    if round_ is not None and "round" not in table.column_names:
+        table = table.add_column(0, "round", pa.array([round_] * table.num_rows, pa.int32()))
     if spec is not None:
         table = _check(table, spec, path)
+    table = with_features(table)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

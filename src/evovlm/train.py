@@ -39,6 +39,7 @@ from typing import Any
 
 import polars as pl
 
+from evovlm import hfio
 from evovlm.config import section_from_dict
 
 log = logging.getLogger("evovlm.train")
@@ -103,6 +104,7 @@ class TrainConfig:
         False  # keep train/{lineage}_trl/ after success (default: delete it)
     )
     num_processes: int = 1  # >1: the rule script re-executes itself under `accelerate launch`
+    report_to: str = "none"  # TRL/transformers logging integration: none | tensorboard | wandb
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, method: str = "mmzero") -> TrainConfig:
@@ -136,6 +138,10 @@ class TrainConfig:
             (self.save_steps >= 0, "save_steps must be >= 0"),
             (self.num_processes >= 1, "num_processes must be >= 1"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
+            (
+                self.report_to in ("none", "tensorboard", "wandb"),
+                "report_to: none|tensorboard|wandb",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -761,7 +767,7 @@ def train_role(
         save_strategy="steps" if cfg.save_steps else "no",
         save_steps=cfg.save_steps or 500,
         save_total_limit=1,
-        report_to="none",
+        report_to=cfg.report_to,
         disable_tqdm=False,
         remove_unused_columns=False,
     )
@@ -783,6 +789,9 @@ def train_role(
             ),
             task_type="CAUSAL_LM",
         )
+    if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
+        tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
     recorder = _StepRecorder.make()
     callbacks = [recorder]
     kl_controller = None
@@ -829,6 +838,7 @@ def train_role(
         "temperature": args.temperature,
         "kl_control": cfg.kl_control,
         "beta_per_step": kl_controller.betas if kl_controller else None,
+        "log_history": list(trainer.state.log_history),  # TRL's per-step metrics
     }
     return trained, trainer, record
 
@@ -901,6 +911,7 @@ def train_policy(
         log.warning("WARNING: checkpoint is a copy of the previous policy (%s)", reason)
         if is_main:
             copy_policy(policy, checkpoint_dir)
+            hfio.prepare_checkpoint(checkpoint_dir)
         summary.update(copied_previous=True, reason=reason)
         _finish(summary, started)
         return summary
@@ -955,6 +966,7 @@ def train_policy(
         model = model.to(dtype)
     if is_main:
         save_checkpoint(model, processor, checkpoint_dir, source=local)
+        hfio.prepare_checkpoint(checkpoint_dir)
         if not cfg.keep_trl_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
     _finish(summary, started)

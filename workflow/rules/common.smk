@@ -155,7 +155,7 @@ def policy(role):
         r = int(wildcards.round)
         if r == 1:
             return base_model() if BASE_KIND != "local" else []
-        return f"results/round_{r - 1}/checkpoint/{lineage(role)}"
+        return f"results/round_{r - 1}/checkpoint/{lineage(role)}/config.json"
 
     return inner
 
@@ -233,7 +233,9 @@ def eval_policy_path(wildcards):
 def eval_policy_input(wildcards):
     if wildcards.policy == "base" and BASE_KIND == "local":
         return []  # a configured local folder is not built by a rule
-    return eval_policy_path(wildcards)
+    if wildcards.policy == "base":
+        return eval_policy_path(wildcards)
+    return f"{eval_policy_path(wildcards)}/config.json"
 
 
 def benchmark_params():
@@ -246,7 +248,9 @@ def all_targets():
     targets = []
     for r in rounds():
         targets.append(f"results/round_{r}/metrics.json")
-        targets += [f"results/round_{r}/checkpoint/{name}" for name in LINEAGES]
+        targets += [
+            f"results/round_{r}/checkpoint/{name}/config.json" for name in LINEAGES
+        ]
     if config["eval"]["enabled"]:
         targets.append("results/eval/accuracy.parquet")
     return targets

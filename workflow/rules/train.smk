@@ -10,7 +10,8 @@ rule train_policy:
         policy=train_policy_input,
         rewards=lineage_rewards,
     output:
-        checkpoint=directory("results/round_{round}/checkpoint/{lineage}"),
+        # The folder's config.json, not directory(): Snakemake would leave .snakemake_timestamp in it.
+        config="results/round_{round}/checkpoint/{lineage}/config.json",
         summary="results/round_{round}/train/{lineage}.json",
     log:
         "logs/train_policy/round_{round}.{lineage}.log",

@@ -1,0 +1,197 @@
+"""Outputs that load the Hugging Face way: Parquet features metadata, model cards, processors.
+
+- Parquet: :func:`with_features` puts the ``datasets`` features of a table in the schema metadata
+  key ``huggingface``, so ``datasets.load_dataset("parquet", ...)`` decodes image columns (the
+  ``{"bytes", "path"}`` struct) to PIL images instead of dicts.
+- Checkpoints: :func:`prepare_checkpoint` and :func:`write_model_card` write a model card (``README.md``) and, for a Qwen2.5-VL
+  processor, an image-only processor as custom code, so that ``AutoProcessor`` and
+  ``pipeline("image-text-to-text")`` load the folder on a stack without torchvision (pass
+  ``trust_remote_code=True`` there; with torchvision the stock processor loads without it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from evovlm.schema import IMAGE
+
+# Arrow type -> datasets Value dtype.
+_VALUE = {
+    pa.bool_(): "bool",
+    pa.int8(): "int8",
+    pa.int16(): "int16",
+    pa.int32(): "int32",
+    pa.int64(): "int64",
+    pa.uint8(): "uint8",
+    pa.uint32(): "uint32",
+    pa.uint64(): "uint64",
+    pa.float16(): "float16",
+    pa.float32(): "float32",
+    pa.float64(): "float64",
+    pa.string(): "string",
+    pa.large_string(): "large_string",
+    pa.binary(): "binary",
+    pa.large_binary(): "large_binary",
+    pa.null(): "null",
+}
+
+
+def feature(dtype: pa.DataType) -> dict[str, Any]:
+    """The ``datasets`` feature (as its JSON dict) of one Arrow type; image structs are Image()."""
+    if dtype.equals(IMAGE):
+        return {"_type": "Image"}
+    if dtype in _VALUE:
+        return {"dtype": _VALUE[dtype], "_type": "Value"}
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return {"feature": feature(dtype.value_type), "_type": "List"}
+    if pa.types.is_struct(dtype):
+        return {dtype.field(i).name: feature(dtype.field(i).type) for i in range(dtype.num_fields)}
+    if pa.types.is_timestamp(dtype):
+        return {"dtype": f"timestamp[{dtype.unit}]", "_type": "Value"}
+    from datasets import Features  # anything else: let datasets name it
+
+    return Features.from_arrow_schema(pa.schema([("x", dtype)])).to_dict()["x"]
+
+
+def with_features(table: pa.Table) -> pa.Table:
+    """``table`` with the ``datasets`` features of its columns in the ``huggingface`` metadata."""
+    features = {f.name: feature(f.type) for f in table.schema}
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"huggingface"] = json.dumps({"info": {"features": features}}).encode()
+    return table.replace_schema_metadata(metadata)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+PROCESSOR_MODULE = "processing_evovlm"
+_PROCESSOR_CODE = '''"""Image-only Qwen2.5-VL processor (written by evovlm).
+
+The stock Qwen2.5-VL processor also builds a video processor, which needs torchvision. This one
+is the stock processor without the video part, so the folder loads on a CPU stack without
+torchvision: ``AutoProcessor.from_pretrained(path, trust_remote_code=True)``.
+"""
+
+from transformers import Qwen2_5_VLProcessor
+
+
+class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
+    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+'''
+
+# Files a workflow engine leaves in an output folder; never part of a model.
+WORKFLOW_FILES = (".snakemake_timestamp",)
+
+
+def add_processor_code(folder: str | os.PathLike) -> bool:
+    """Write the image-only processor module and its ``auto_map`` (Qwen2.5-VL processors only)."""
+    folder = Path(folder)
+    config_path = folder / "processor_config.json"
+    if not config_path.exists():
+        return False
+    config = json.loads(config_path.read_text())
+    if config.get("processor_class") != "Qwen2_5_VLProcessor":
+        return False
+    (folder / f"{PROCESSOR_MODULE}.py").write_text(_PROCESSOR_CODE)
+    config["auto_map"] = {"AutoProcessor": f"{PROCESSOR_MODULE}.ImageOnlyQwenVLProcessor"}
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def model_card(info: dict[str, Any]) -> str:
+    """The model card (README.md) of a checkpoint from ``info``.
+
+    Keys: base_model, method, lineage, roles, round, train (settings), summary (the lineage's
+    training summary), rates (this round's rates; may be empty when written before the round is
+    summarised).
+    """
+    base = info.get("base_model") or "unknown"
+    roles = ", ".join(info.get("roles") or [info.get("lineage", "?")])
+    summary = info.get("summary") or {}
+    front = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: image-text-to-text",
+        "tags: [evovlm, grpo, self-play, " + str(info.get("method", "")) + "]",
+    ]
+    hub_id = str(base).count("/") == 1 and not str(base).startswith((".", "/", "~"))
+    if hub_id and not Path(str(base)).exists():
+        front.append(f"base_model: {base}")  # a hub id; local folders are named in the text
+    front.append("---")
+    lines = [
+        *front,
+        "",
+        f"# evovlm {info.get('method', '')} round {info.get('round', '?')}: "
+        f"{info.get('lineage', '?')} policy",
+        "",
+        f"Trained by self-play with evovlm ({info.get('method', '')}), GRPO through TRL.",
+        "",
+        f"- Base model: `{base}`",
+        f"- Started from: `{summary.get('policy', base)}`",
+        f"- Method: {info.get('method', '')}; lineage `{info.get('lineage')}` (roles: {roles})",
+        f"- Round: {info.get('round')}",
+        f"- Steps: {summary.get('steps', 0)}; groups trained: {summary.get('groups_trained', 0)} "
+        f"of {summary.get('groups_total', 0)}",
+    ]
+    if summary.get("copied_previous"):
+        lines.append(
+            f"- Not trained this round; a copy of the previous policy ({summary.get('reason')})"
+        )
+    lines += ["", "## Training settings", "", "| key | value |", "|---|---|"]
+    for key, value in sorted((info.get("train") or {}).items()):
+        lines.append(f"| {key} | {_fmt(value)} |")
+    rates = info.get("rates") or {}
+    if rates:
+        lines += ["", "## This round's rates", "", "| rate | value |", "|---|---|"]
+        for key, value in rates.items():
+            lines.append(f"| {key} | {_fmt(value)} |")
+    lines += [
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        "# trust_remote_code loads the image-only processor shipped here when torchvision is",
+        "# missing; with torchvision the stock processor loads without it.",
+        'pipe = pipeline("image-text-to-text", model="PATH", trust_remote_code=True)',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def prepare_checkpoint(folder: str | os.PathLike) -> None:
+    """Right after a save: drop workflow files and a card copied from the starting policy, and add
+    the image-only processor code. The model card comes later (:func:`write_model_card`), once the
+    round's rates are known."""
+    folder = Path(folder)
+    for name in (*WORKFLOW_FILES, "README.md"):
+        (folder / name).unlink(missing_ok=True)
+    add_processor_code(folder)
+
+
+def write_model_card(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
+    """Write ``README.md`` (see :func:`model_card`) into a checkpoint folder atomically."""
+    folder = Path(folder)
+    for name in WORKFLOW_FILES:
+        (folder / name).unlink(missing_ok=True)
+    out = folder / "README.md"
+    tmp = folder / ".README.md.tmp"
+    tmp.write_text(model_card(info))
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,579 @@
+"""What a run made and whether it improved: per-round plots, training curves, a gallery, a summary.
+
+Everything here reads the run's outputs (``metrics.json``, the reward and sample tables, the
+training summaries, ``eval/accuracy.parquet``, the pseudo-label summaries) and reads whatever
+keys exist: a rate added to ``metrics.json`` under ``rates`` shows up without a change here.
+The Snakemake rules in ``workflow/rules/report.smk`` wrap the files in ``report()``, so
+``snakemake --report report.html`` holds them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import random
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+# TRL log keys plotted per training step (the first present of each group of names).
+CURVES = {
+    "loss": ("loss",),
+    "reward": ("reward",),
+    "KL": ("kl",),
+    "entropy": ("entropy",),
+    "clip ratio": ("clip_ratio/region_mean", "clip_ratio"),
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.3")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def rates_of(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """The round's rates: ``metrics['rates']`` as written, else ratios derived from the funnel."""
+    if metrics.get("rates"):
+        return dict(metrics["rates"])
+    funnel = metrics.get("funnel", {})
+    pairs = {
+        "parse_rate": ("questions_parsed", "questions"),
+        "answer_extract_rate": ("answers_extracted", "answers"),
+    }
+    return {
+        name: funnel[num] / funnel[den] if funnel.get(den) else None
+        for name, (num, den) in pairs.items()
+        if num in funnel and den in funnel
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-round figures
+
+
+def plot_rewards(metrics: dict[str, Any], path: str | Path) -> None:
+    """Mean reward +- std per role."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    stats = {role: s for role, s in metrics.get("rewards", {}).items() if s.get("mean") is not None}
+    if not stats:
+        _empty(ax, "no rewards this round")
+    else:
+        roles = list(stats)
+        means = [stats[r]["mean"] for r in roles]
+        stds = [stats[r]["std"] or 0.0 for r in roles]
+        bars = ax.bar(roles, means, yerr=stds, capsize=6, color=["#4c72b0", "#dd8452", "#55a868"])
+        for bar, s in zip(bars, (stats[r] for r in roles), strict=True):
+            ax.annotate(
+                f"{s['mean']:.2f}\nn={s['n']}",
+                (bar.get_x() + bar.get_width() * 0.72, 0),
+                xytext=(0, 3 if s["mean"] >= 0 else -3),
+                textcoords="offset points",
+                ha="center",
+                va="bottom" if s["mean"] >= 0 else "top",
+                fontsize=8,
+            )
+        ax.axhline(0, color="0.4", lw=0.8)
+        ax.set_ylabel("reward (mean ± std)")
+    ax.set_title(f"Round {metrics.get('round', '?')}: reward per role")
+    _save(fig, path)
+
+
+def plot_rates(metrics: dict[str, Any], path: str | Path) -> None:
+    """Every rate the round has (parse, render, boxed, solver agreement, ...), as bars in [0, 1]."""
+    plt = _pyplot()
+    rates = {k: v for k, v in rates_of(metrics).items() if isinstance(v, int | float)}
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(rates) + 1.5), 3.2))
+    if not rates:
+        _empty(ax, "no rates this round")
+    else:
+        names = list(rates)
+        bars = ax.bar(range(len(names)), [rates[n] for n in names], color="#4c72b0")
+        ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
+        for bar, name in zip(bars, names, strict=True):
+            ax.annotate(
+                f"{rates[name]:.2f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_ylim(0, 1.12)
+        ax.set_ylabel("rate")
+    ax.set_title(f"Round {metrics.get('round', '?')}: funnel rates")
+    _save(fig, path)
+
+
+def plot_render_status(metrics: dict[str, Any], path: str | Path) -> None:
+    """Render status classes (MM-Zero), or question parse errors (EvoLMM)."""
+    plt = _pyplot()
+    counts = metrics.get("render_status") or {}
+    what = "render status"
+    if not counts:
+        counts = {"ok": metrics.get("funnel", {}).get("questions_parsed", 0)}
+        counts |= metrics.get("parse_errors") or {}
+        what = "question parse status"
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    counts = {k: v for k, v in counts.items() if v}
+    if not counts:
+        _empty(ax, f"no {what} this round")
+    else:
+        names = sorted(counts, key=lambda k: (k != "ok", -counts[k]))
+        colors = ["#55a868" if n == "ok" else "#c44e52" for n in names]
+        ax.barh(names[::-1], [counts[n] for n in names][::-1], color=colors[::-1])
+        for i, n in enumerate(names[::-1]):
+            ax.annotate(
+                str(counts[n]),
+                (counts[n], i),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
+        ax.set_xlim(0, max(counts.values()) * 1.15)
+        ax.set_xlabel("count")
+    ax.set_title(f"Round {metrics.get('round', '?')}: {what}")
+    _save(fig, path)
+
+
+def plot_agreement(metrics: dict[str, Any], path: str | Path) -> None:
+    """Agreement histograms (share of the majority answer per question), one panel each."""
+    plt = _pyplot()
+    hists = metrics.get("agreement_histograms") or {}
+    fig, axes = plt.subplots(
+        1, max(1, len(hists)), figsize=(4.2 * max(1, len(hists)), 3.2), squeeze=False
+    )
+    if not hists:
+        _empty(axes[0][0], "no agreement histogram this round")
+    for ax, (name, hist) in zip(axes[0], hists.items(), strict=False):
+        ax.bar(list(hist), list(hist.values()), color="#8172b2")
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("agreement")
+        ax.set_ylabel("images")
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle(f"Round {metrics.get('round', '?')}: agreement")
+    _save(fig, path)
+
+
+def log_history(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """TRL's per-step log entries of a lineage (all its roles, in training order)."""
+    out = []
+    for role, record in (summary.get("roles") or {}).items():
+        for entry in record.get("log_history") or []:
+            if "loss" in entry or any(k.startswith("reward") for k in entry):
+                out.append({"role": role, **entry})
+    return out
+
+
+def plot_training(summaries: dict[str, dict[str, Any]], round_: int, path: str | Path) -> None:
+    """GRPO curves per lineage: loss, reward, KL, entropy, clip ratio per step (one row each)."""
+    plt = _pyplot()
+    lineages = sorted(summaries)
+    fig, axes = plt.subplots(
+        max(1, len(lineages)),
+        len(CURVES),
+        figsize=(3.0 * len(CURVES), 2.4 * max(1, len(lineages))),
+        squeeze=False,
+    )
+    for row, lineage in zip(axes, lineages, strict=False):
+        history = log_history(summaries[lineage])
+        for ax, (title, keys) in zip(row, CURVES.items(), strict=True):
+            key = next((k for k in keys if any(k in e for e in history)), None)
+            ax.set_title(f"{lineage}: {title}", fontsize=9)
+            if key is None:
+                reason = (
+                    "not trained" if summaries[lineage].get("copied_previous") else "not logged"
+                )
+                _empty(ax, reason)
+                continue
+            for role in dict.fromkeys(e["role"] for e in history):
+                points = [
+                    (e.get("step", i + 1), e[key])
+                    for i, e in enumerate(history)
+                    if e["role"] == role and key in e
+                ]
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, marker="o", ms=3, label=role)
+            ax.set_xlabel("step", fontsize=8)
+            ax.xaxis.get_major_locator().set_params(integer=True)
+            ax.tick_params(labelsize=7)
+            if len({e["role"] for e in history}) > 1:
+                ax.legend(fontsize=7)
+    fig.suptitle(f"Round {round_}: GRPO training")
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Across rounds
+
+
+def plot_eval(accuracy: pl.DataFrame, path: str | Path) -> None:
+    """Accuracy per policy with its 95% interval, base first, one panel per benchmark."""
+    plt = _pyplot()
+    benches = list(dict.fromkeys(accuracy["benchmark"].to_list())) if accuracy.height else []
+    fig, axes = plt.subplots(
+        1, max(1, len(benches)), figsize=(4.5 * max(1, len(benches)), 3.4), squeeze=False
+    )
+    if not benches:
+        _empty(axes[0][0], "no evaluation")
+    for ax, bench in zip(axes[0], benches, strict=False):
+        rows = accuracy.filter(pl.col("benchmark") == bench).to_dicts()  # already base first
+        xs = list(range(len(rows)))
+        acc = [r["accuracy"] for r in rows]
+        low = [r["accuracy"] - (r["ci95_low"] or 0) for r in rows]
+        high = [(r["ci95_high"] or 0) - r["accuracy"] for r in rows]
+        ax.errorbar(xs, acc, yerr=[low, high], fmt="o", capsize=6, color="#4c72b0")
+        ax.set_xticks(xs, [r["policy"] for r in rows])
+        for x, r in zip(xs, rows, strict=True):
+            ax.annotate(
+                f"{r['correct']}/{r['n']}",
+                (x, r["accuracy"]),
+                xytext=(12, 6),
+                textcoords="offset points",
+                fontsize=8,
+                va="bottom",
+            )
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("accuracy (95% CI)")
+        ax.set_title(bench)
+    fig.suptitle("Evaluation: accuracy per policy")
+    _save(fig, path)
+
+
+def plot_pseudolabels(summaries: dict[int, dict[str, Any]], path: str | Path) -> None:
+    """Majority-label accuracy per agreement band, and the mid-band filter's kept labels."""
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    rounds = sorted(summaries)
+    if not rounds:
+        _empty(ax1, "no pseudo-label check")
+        _empty(ax2, "no pseudo-label check")
+    else:
+        bands = list(summaries[rounds[0]]["by_band"])
+        width = 0.8 / len(rounds)
+        for i, r in enumerate(rounds):
+            by_band = summaries[r]["by_band"]
+            xs = [j + (i - (len(rounds) - 1) / 2) * width for j in range(len(bands))]
+            acc = [by_band[b]["accuracy"] or 0.0 for b in bands]
+            ax1.bar(xs, acc, width, label=f"round {r}")
+            for x, b in zip(xs, bands, strict=True):
+                ax1.annotate(
+                    f"n={by_band[b]['n']}",
+                    (x, by_band[b]["accuracy"] or 0.0),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                )
+        ax1.set_xticks(range(len(bands)), bands)
+        ax1.set_ylim(0, 1.1)
+        ax1.set_xlabel("agreement band")
+        ax1.set_ylabel("majority label correct")
+        ax1.set_title("Label accuracy per agreement band")
+        ax1.legend(fontsize=8)
+        kept_ok = [summaries[r]["filter"]["kept_correct"] for r in rounds]
+        kept_bad = [summaries[r]["filter"]["kept_wrong"] for r in rounds]
+        names = [f"round {r}" for r in rounds]
+        ax2.bar(names, kept_ok, color="#55a868", label="kept, correct")
+        ax2.bar(names, kept_bad, bottom=kept_ok, color="#c44e52", label="kept, wrong")
+        for j, r in enumerate(rounds):
+            overall = summaries[r]["overall"]["accuracy"]
+            ax2.annotate(
+                f"all labels: {overall:.2f}" if overall is not None else "",
+                (j, kept_ok[j] + kept_bad[j]),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
+        ax2.set_ylabel("labels kept by the mid-band filter")
+        ax2.set_title("Mid-band filter: kept labels")
+        ax2.legend(fontsize=8)
+        top = max(k + b for k, b in zip(kept_ok, kept_bad, strict=True))
+        ax2.set_ylim(0, max(1, top) * 1.25)
+    _save(fig, path)
+
+
+def plot_rounds(metrics: dict[int, dict[str, Any]], path: str | Path) -> None:
+    """Rates and mean rewards across rounds (does the loop move?)."""
+    plt = _pyplot()
+    rounds = sorted(metrics)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    rates: dict[str, list] = {}
+    for r in rounds:
+        for k, v in rates_of(metrics[r]).items():
+            rates.setdefault(k, [None] * len(rounds))[rounds.index(r)] = v
+    for name, values in rates.items():
+        ax1.plot(rounds, [math.nan if v is None else v for v in values], marker="o", label=name)
+    ax1.set_ylim(-0.02, 1.05)
+    ax1.set_xticks(rounds)
+    ax1.set_xlabel("round")
+    ax1.set_title("Rates per round")
+    if rates:
+        ax1.legend(fontsize=7)
+    roles = sorted({role for m in metrics.values() for role in m.get("rewards", {})})
+    for role in roles:
+        mean = [metrics[r].get("rewards", {}).get(role, {}).get("mean") for r in rounds]
+        std = [metrics[r].get("rewards", {}).get(role, {}).get("std") or 0.0 for r in rounds]
+        ax2.errorbar(
+            rounds,
+            [math.nan if v is None else v for v in mean],
+            yerr=std,
+            marker="o",
+            capsize=4,
+            label=role,
+        )
+    ax2.set_xticks(rounds)
+    ax2.set_xlabel("round")
+    ax2.set_title("Mean reward ± std per role")
+    if roles:
+        ax2.legend(fontsize=7)
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary table
+
+
+def summary_rows(
+    metrics: dict[int, dict[str, Any]],
+    accuracy: pl.DataFrame | None = None,
+    pseudolabels: dict[int, dict[str, Any]] | None = None,
+    method: str | None = None,
+) -> pl.DataFrame:
+    """One row per round: every rate, funnel count, reward mean/std, evaluation and label figure.
+
+    The round's evaluation row is its trained Solver (policy ``round_<r>``); the base model's
+    figures are repeated in every row as ``eval_<benchmark>_base_accuracy`` for a single join.
+    """
+    rows = []
+    for r in sorted(metrics):
+        m = metrics[r]
+        row: dict[str, Any] = {"round": r, "method": method}
+        for k, v in rates_of(m).items():
+            row[f"rate_{k}"] = None if v is None else float(v)
+        for k, v in (m.get("funnel") or {}).items():
+            row[f"funnel_{k}"] = int(v)
+        for role, s in (m.get("rewards") or {}).items():
+            row[f"reward_{role}_mean"] = s.get("mean")
+            row[f"reward_{role}_std"] = s.get("std")
+        if accuracy is not None and accuracy.height:
+            for a in accuracy.filter(pl.col("policy").is_in([f"round_{r}", "base"])).to_dicts():
+                prefix = f"eval_{a['benchmark']}_" + ("base_" if a["policy"] == "base" else "")
+                row[prefix + "accuracy"] = a["accuracy"]
+                row[prefix + "ci95_low"] = a["ci95_low"]
+                row[prefix + "ci95_high"] = a["ci95_high"]
+                row[prefix + "n"] = a["n"]
+        p = (pseudolabels or {}).get(r)
+        if p:
+            row["pseudolabel_accuracy"] = p["overall"]["accuracy"]
+            row["pseudolabel_kept"] = p["filter"]["kept"]
+            row["pseudolabel_kept_correct"] = p["filter"]["kept_correct"]
+            row["pseudolabel_kept_wrong"] = p["filter"]["kept_wrong"]
+            row["pseudolabel_kept_accuracy"] = p["filter"]["kept_accuracy"]
+        rows.append(row)
+    if not rows:
+        return pl.DataFrame({"round": []}, schema={"round": pl.Int64})
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    floats = [
+        c
+        for c in frame.columns
+        if c.startswith(("rate_", "reward_", "pseudolabel_acc", "pseudolabel_kept_acc"))
+    ]
+    floats += [c for c in frame.columns if c.startswith("eval_") and not c.endswith("_n")]
+    return frame.with_columns([pl.col(c).cast(pl.Float64) for c in floats])
+
+
+# ---------------------------------------------------------------------------------------------
+# Gallery
+
+
+def _img_tag(data: bytes | None) -> str:
+    if not data:
+        return "<div class='noimg'>no image</div>"
+    return f"<img src='data:image/png;base64,{base64.b64encode(data).decode()}' alt='render'>"
+
+
+def _e(value: Any) -> str:
+    if value is None:
+        return "<span class='none'>none</span>"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return html.escape(str(value))
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
+h1 { font-size: 1.3em; } .note { color: #555; font-size: 0.9em; }
+.card { display: flex; gap: 1.2em; border: 1px solid #ccc; border-radius: 6px; padding: 0.8em;
+        margin: 0.8em 0; align-items: flex-start; }
+.card img { width: 224px; height: auto; border: 1px solid #ddd; image-rendering: pixelated;
+            flex: none; }
+.noimg { width: 224px; height: 224px; background: #eee; display: flex; align-items: center;
+         justify-content: center; flex: none; }
+.body { flex: 1; min-width: 0; font-size: 0.9em; }
+.caption { font-style: italic; margin-bottom: 0.4em; }
+table { border-collapse: collapse; margin: 0.3em 0; }
+td, th { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+.ok { color: #1a7f37; font-weight: bold; } .bad { color: #b42318; }
+.none { color: #999; } .reward { font-family: monospace; }
+"""
+
+
+def _page(title: str, note: str, cards: Iterable[str]) -> str:
+    cards = list(cards)
+    body = "\n".join(cards) if cards else "<p>No samples this round.</p>"
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p class='note'>{note}</p>{body}</body></html>\n"
+    )
+
+
+def _pick(items: list, k: int, seed: int) -> list:
+    if len(items) <= k:
+        return items
+    return sorted(random.Random(seed).sample(items, k), key=items.index)
+
+
+def mmzero_gallery(
+    round_: int,
+    proposals: pl.DataFrame,
+    programs: pl.DataFrame,
+    renders: pl.DataFrame,
+    answers: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+    k: int = 12,
+    seed: int = 0,
+) -> str:
+    """HTML: sampled rendered images beside caption, questions, Proposer and Solver answers,
+    the majority (pseudo-label) and each role's reward."""
+    ok = renders.filter(pl.col("status") == "ok").sort("program_id")
+    picked = _pick(ok["program_id"].to_list(), k, seed)
+    props = {r["proposal_id"]: r for r in proposals.to_dicts()}
+    progs = {r["program_id"]: r for r in programs.to_dicts()}
+    images = {r["program_id"]: r["image"] for r in ok.select("program_id", "image").to_dicts()}
+    reward_of = {
+        role: {r["sample_id"]: r for r in frame.to_dicts()} for role, frame in rewards.items()
+    }
+    cards = []
+    for pid in picked:
+        prog = progs.get(pid, {})
+        prop = props.get(prog.get("proposal_id"), {})
+        coder = reward_of.get("coder", {}).get(pid, {})
+        proposer = reward_of.get("proposer", {}).get(prog.get("proposal_id"), {})
+        image = images.get(pid) or {}
+        qrows = []
+        for kind in ("easy", "hard"):
+            group = answers.filter(
+                (pl.col("program_id") == pid) & (pl.col("question_kind") == kind)
+            )
+            sample_rows = group.sort("sample_index").to_dicts()
+            solver = [reward_of.get("solver", {}).get(a["answer_id"], {}) for a in sample_rows]
+            label = next((s.get("label") for s in solver if s), None)
+            agree = next((s.get(f"{kind}_agreement") for s in solver if s), None)
+            in_band = next((s.get("in_band") for s in solver if s), None)
+            cells = " ".join(
+                f"<span class='{'ok' if s.get('correct') else 'bad'}'>{_e(a['answer'])}</span>"
+                f"<span class='reward'> ({_e(s.get('reward'))})</span>"
+                for a, s in zip(sample_rows, solver, strict=True)
+            )
+            qrows.append(
+                f"<tr><th>{kind}</th><td>{_e(prop.get(f'{kind}_question'))}</td>"
+                f"<td>{_e(prop.get(f'{kind}_answer'))}</td><td>{cells or _e(None)}</td>"
+                f"<td>{_e(label)} (agreement {_e(agree)})</td></tr>"
+            )
+        cards.append(
+            f"<div class='card'>{_img_tag(image.get('bytes'))}<div class='body'>"
+            f"<div class='caption'>{_e(prop.get('caption'))}</div>"
+            f"<div>program <code>{_e(pid)}</code> ({_e(prog.get('language'))}), "
+            f"topic: {_e(prop.get('topic'))}, content type: {_e(prop.get('content_type'))}</div>"
+            "<table><tr><th></th><th>question</th><th>Proposer's answer</th>"
+            "<th>Solver's answers (reward)</th><th>majority</th></tr>" + "".join(qrows) + "</table>"
+            f"<div>rewards: Proposer <span class='reward'>{_e(proposer.get('reward'))}</span>, "
+            f"Coder <span class='reward'>{_e(coder.get('reward'))}</span>; mid-band filter: "
+            f"{_e(in_band)}</div></div></div>"
+        )
+    note = (
+        f"{len(picked)} of {ok.height} rendered images, drawn at random (seed {seed}). Solver "
+        "answers in green match the majority label; the number after each is its reward."
+    )
+    return _page(f"Round {round_}: gallery", note, cards)
+
+
+def evolmm_gallery(
+    round_: int,
+    images: pl.DataFrame,
+    questions: pl.DataFrame,
+    answers: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+    k: int = 8,
+    seed: int = 0,
+) -> str:
+    """HTML for EvoLMM: the image, its questions, the Solver's answers and the rewards."""
+    picked = _pick(images.sort("image_id")["image_id"].to_list(), k, seed)
+    pics = {r["image_id"]: r for r in images.to_dicts()}
+    reward_of = {
+        role: {r["sample_id"]: r for r in frame.to_dicts()} for role, frame in rewards.items()
+    }
+    cards = []
+    for image_id in picked:
+        qrows = []
+        for q in questions.filter(pl.col("image_id") == image_id).sort("sample_index").to_dicts():
+            proposer = reward_of.get("proposer", {}).get(q["question_id"], {})
+            group = answers.filter(pl.col("question_id") == q["question_id"]).sort("sample_index")
+            cells = " ".join(
+                f"<span class='{'ok' if s.get('majority') else 'bad'}'>{_e(a['answer'])}</span>"
+                f"<span class='reward'> ({_e(s.get('reward'))})</span>"
+                for a in group.to_dicts()
+                for s in [reward_of.get("solver", {}).get(a["answer_id"], {})]
+            )
+            qrows.append(
+                f"<tr><td>{_e(q['question'] if q['parse_ok'] else None)}</td>"
+                f"<td class='reward'>{_e(proposer.get('reward'))}</td>"
+                f"<td>{cells or _e(None)}</td><td>{_e(proposer.get('label'))}</td></tr>"
+            )
+        pic = pics[image_id]
+        cards.append(
+            f"<div class='card'>{_img_tag((pic.get('image') or {}).get('bytes'))}<div class='body'>"
+            f"<div class='caption'>{_e(pic.get('source'))}</div>"
+            "<table><tr><th>question</th><th>Proposer reward</th>"
+            "<th>Solver's answers (reward)</th><th>majority</th></tr>"
+            + "".join(qrows)
+            + "</table></div></div>"
+        )
+    note = (
+        f"{len(picked)} of {images.height} images, drawn at random (seed {seed}). Answers in green "
+        "are in the majority cluster; the number after each is its reward."
+    )
+    return _page(f"Round {round_}: gallery", note, cards)
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
