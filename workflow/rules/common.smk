@@ -254,3 +254,40 @@ def all_targets():
     if config["eval"]["enabled"]:
         targets.append("results/eval/accuracy.parquet")
     return targets
+
+
+# The report (workflow/rules/report.smk).
+
+
+def pseudolabel_enabled():
+    """The pseudo-label check needs MM-Zero and the built-in procedural benchmark items."""
+    return (
+        METHOD == "mmzero"
+        and config["eval"]["enabled"]
+        and config["eval"]["builtin_items"] > 0
+    )
+
+
+def run_summary_inputs(wildcards):
+    inputs = {
+        "metrics": [f"results/round_{r}/metrics.json" for r in rounds()],
+        "pseudolabels": [],
+    }
+    if config["eval"]["enabled"]:
+        inputs["accuracy"] = "results/eval/accuracy.parquet"
+    if pseudolabel_enabled():
+        inputs["pseudolabels"] = [
+            f"results/round_{r}/pseudolabel/summary.json" for r in rounds()
+        ]
+    return inputs
+
+
+def report_targets():
+    targets = ["results/summary.parquet"]
+    for r in rounds():
+        targets.append(f"results/report/round_{r}/gallery.html")
+        targets.append(f"results/report/round_{r}/rewards.png")
+        targets += [
+            f"results/round_{r}/checkpoint/{name}/README.md" for name in LINEAGES
+        ]
+    return targets

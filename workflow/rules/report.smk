@@ -2,49 +2,6 @@
 # results/summary.parquet. `snakemake --report report.html` collects every report() output.
 
 
-def pseudolabel_enabled():
-    """The pseudo-label check needs MM-Zero and the built-in procedural benchmark items."""
-    return (
-        METHOD == "mmzero"
-        and config["eval"]["enabled"]
-        and config["eval"]["builtin_items"] > 0
-    )
-
-
-def round_tables(wildcards):
-    r = f"results/round_{wildcards.round}"
-    if METHOD == "mmzero":
-        names = ["proposals", "programs", "renders", "answers"]
-    else:
-        names = ["images", "questions", "answers"]
-    return {name: f"{r}/{name}.parquet" for name in names}
-
-
-def run_summary_inputs(wildcards):
-    inputs = {
-        "metrics": [f"results/round_{r}/metrics.json" for r in rounds()],
-        "pseudolabels": [],
-    }
-    if config["eval"]["enabled"]:
-        inputs["accuracy"] = "results/eval/accuracy.parquet"
-    if pseudolabel_enabled():
-        inputs["pseudolabels"] = [
-            f"results/round_{r}/pseudolabel/summary.json" for r in rounds()
-        ]
-    return inputs
-
-
-def report_targets():
-    targets = ["results/summary.parquet"]
-    for r in rounds():
-        targets.append(f"results/report/round_{r}/gallery.html")
-        targets.append(f"results/report/round_{r}/rewards.png")
-        targets += [
-            f"results/round_{r}/checkpoint/{name}/README.md" for name in LINEAGES
-        ]
-    return targets
-
-
 rule pseudolabel:
     """The round's sampling Solver labels the procedural benchmark items its own way (m samples,
     majority, agreement, mid-band filter); each label is graded against the exact answer.
