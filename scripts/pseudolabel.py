@@ -5,16 +5,21 @@ import sys
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
+from evovlm.gpus import claim_gpu  # noqa: E402
+
+claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
+
 from evovlm import metrics, pseudolabel  # noqa: E402
 from evovlm.rewards import MMZeroRewardConfig  # noqa: E402
-from evovlm.schema import BENCHMARK, read_parquet, write_parquet  # noqa: E402
+from evovlm.schema import BENCHMARK, write_parquet  # noqa: E402
 from evovlm.stages import engine_from_config  # noqa: E402
+from evovlm.tables import read_or_exit  # noqa: E402
 
 p = snakemake.params
 round_ = int(snakemake.wildcards.round)
 samples = pseudolabel.sample_labels(
     engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_parquet(snakemake.input.benchmark, BENCHMARK),
+    read_or_exit(snakemake.input.benchmark, BENCHMARK),
     round_=round_,
     m=p.m,
     sampling=p.sampling,

@@ -18,7 +18,7 @@ rule pseudolabel:
     benchmark:
         "logs/benchmarks/pseudolabel/round_{round}.tsv"
     conda:
-        "../../envs/evovlm.yaml"
+        "../../envs/evovlm-gpu.yaml"
     resources:
         gpu=1,
     params:
