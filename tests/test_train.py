@@ -312,6 +312,7 @@ def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_sampl
 def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_path):
     cfg = _config(
         method="lora",
+        lora_save="merged",
         lora_r=4,
         lora_alpha=8,
         lora_dropout=0.0,
@@ -340,6 +341,60 @@ def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_pat
     assert lm_targets and all(not torch.equal(before[k], after[k]) for k in lm_targets)
     untouched = [k for k in before if "norm" in k or "visual.blocks" in k or "embed" in k]
     assert untouched and all(torch.equal(before[k], after[k]) for k in untouched)
+
+
+def test_lora_adapters_chain_rounds(tiny_model_dir, text_samples, tmp_path):
+    """Adapter round trip: round 1 stores an adapter, base + adapter samples like the merged
+    model, round 2 trains the same adapter on with the KL reference = its starting weights."""
+    from safetensors.torch import load_file
+
+    from evovlm.modeling import adapter_base, load_model, load_processor
+
+    cfg = _config(method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3)
+    assert cfg.adapters
+    r1, r2 = tmp_path / "r1", tmp_path / "r2"
+    train.train_policy(str(tiny_model_dir), {"coder": text_samples}, cfg, r1, tmp_path / "w1")
+    assert (r1 / "adapter_config.json").is_file() and (r1 / "adapter_model.safetensors").is_file()
+    assert not (r1 / "model.safetensors").exists()
+    assert adapter_base(r1) == str(tiny_model_dir)
+    a1 = load_file(r1 / "adapter_model.safetensors")
+    assert all(v.dtype == torch.float32 for v in a1.values())
+    assert any("lora_B" in k and v.abs().max() > 0 for k, v in a1.items())
+    # merged export of the same policy: identical samples, log-probs within 1e-5
+    merged = tmp_path / "merged"
+    load_model(r1, device="cpu").save_pretrained(merged)
+    load_processor(r1).save_pretrained(merged)
+    request = Request(
+        messages=json.loads(text_samples["prompt"][0]),
+        sampling=SamplingParams(n=4, temperature=1.0, max_tokens=8),
+        seed=7,
+    )
+    (a,) = make_engine(str(r1), "hf").generate([request])
+    (b,) = make_engine(str(merged), "hf").generate([request])
+    for x, y in zip(a.samples, b.samples, strict=True):
+        assert x.token_ids == y.token_ids
+        assert max(abs(p - q) for p, q in zip(x.logprobs, y.logprobs, strict=True)) < 1e-5
+    # round 2 continues the adapter; the first step's KL is against base + round-1 adapter
+    summary = train.train_policy(str(r1), {"coder": text_samples}, cfg, r2, tmp_path / "w2")
+    kl = [h["kl"] for h in summary["roles"]["coder"]["log_history"] if "kl" in h]
+    assert kl and abs(kl[0]) < 1e-6, kl
+    a2 = load_file(r2 / "adapter_model.safetensors")
+    assert set(a2) == set(a1) and not any(".ref." in k for k in a2)
+    assert any(not torch.equal(a1[k], a2[k]) for k in a1)
+    assert adapter_base(r2) == str(tiny_model_dir)
+
+
+def test_lora_adapter_copy_when_untrained(tiny_model_dir, text_samples, tmp_path):
+    flat = text_samples.with_columns(pl.lit(0.5).alias("reward"))
+    cfg = _config(method="lora", lora_r=4, lora_alpha=8)
+    summary = train.train_policy(
+        str(tiny_model_dir), {"coder": flat}, cfg, tmp_path / "c", tmp_path / "w"
+    )
+    assert summary["copied_previous"]
+    assert (tmp_path / "c" / "adapter_config.json").is_file()
+    assert _winner_logprobs(tmp_path / "c", text_samples) == pytest.approx(
+        _winner_logprobs(tiny_model_dir, text_samples), abs=1e-5
+    )
 
 
 def test_shared_lineage_trains_roles_in_turn(tiny_model_dir, text_samples, image_samples, tmp_path):

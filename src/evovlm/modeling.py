@@ -75,6 +75,28 @@ def resolve_model_path(model: str | os.PathLike) -> str:
     return text
 
 
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def adapter_base(model: str | os.PathLike) -> str | None:
+    """The base model of a PEFT adapter folder (``base_model_name_or_path`` of its
+    ``adapter_config.json``), or None for a plain model folder or hub id."""
+    import json
+
+    config = Path(str(model)).expanduser() / ADAPTER_CONFIG
+    if not config.is_file():
+        return None
+    return str(json.loads(config.read_text())["base_model_name_or_path"])
+
+
+def adapter_rank(model: str | os.PathLike) -> int:
+    """The largest LoRA rank of an adapter folder (``r`` and any ``rank_pattern`` entry)."""
+    import json
+
+    config = json.loads((Path(str(model)).expanduser() / ADAPTER_CONFIG).read_text())
+    return max([int(config.get("r") or 0), *map(int, (config.get("rank_pattern") or {}).values())])
+
+
 def load_processor(model: str | os.PathLike):
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
@@ -97,7 +119,11 @@ def load_processor(model: str | os.PathLike):
     return processor
 
 
-def load_model(model: str | os.PathLike, dtype: str = "auto", device: str | None = None):
+def load_model(
+    model: str | os.PathLike, dtype: str = "auto", device: str | None = None, merge: bool = True
+):
+    """A model folder or hub id; an adapter folder (see :func:`adapter_base`) loads its base and
+    the adapter on it (PEFT), merged in memory unless ``merge`` is false (a ``PeftModel``)."""
     import torch
     from transformers import AutoModelForImageTextToText
 
@@ -106,7 +132,16 @@ def load_model(model: str | os.PathLike, dtype: str = "auto", device: str | None
         torch_dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     else:
         torch_dtype = getattr(torch, dtype)
-    loaded = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype)
+    base = adapter_base(path)
+    loaded = AutoModelForImageTextToText.from_pretrained(
+        resolve_model_path(base) if base else path, dtype=torch_dtype
+    )
+    if base:
+        from peft import PeftModel
+
+        loaded = PeftModel.from_pretrained(loaded, path)
+        if merge:
+            loaded = loaded.merge_and_unload()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return loaded.to(device).eval()
 

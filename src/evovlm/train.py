@@ -83,6 +83,10 @@ class TrainConfig:
     old_logprobs: str = "sampling"  # old-policy log-probs: "sampling" (cached, clipping applies) or "current" (ratio 1)
     weight_decay: float = 0.01  # AdamW weight decay (MM-Zero's reference: 0.01)
     max_grad_norm: float = 1.0  # gradient clipping norm
+    # what a LoRA round stores: "adapter" (the PEFT adapter on the shared base, kept and trained on
+    # across rounds) or "merged" (a full model per round, the adapter merged in; a fresh adapter
+    # each round)
+    lora_save: str = "adapter"
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling alpha
     lora_dropout: float = 0.05  # LoRA dropout
@@ -105,6 +109,11 @@ class TrainConfig:
     )
     num_processes: int = 1  # >1: the rule script re-executes itself under `accelerate launch`
     report_to: str = "none"  # TRL/transformers logging integration: none | tensorboard | wandb
+
+    @property
+    def adapters(self) -> bool:
+        """LoRA rounds store (and continue) PEFT adapters instead of merged models."""
+        return self.method == "lora" and self.lora_save == "adapter"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, method: str = "mmzero") -> TrainConfig:
@@ -138,6 +147,7 @@ class TrainConfig:
             (self.save_steps >= 0, "save_steps must be >= 0"),
             (self.num_processes >= 1, "num_processes must be >= 1"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
+            (self.lora_save in ("adapter", "merged"), "lora_save: adapter|merged"),
             (
                 self.report_to in ("none", "tensorboard", "wandb"),
                 "report_to: none|tensorboard|wandb",
@@ -564,25 +574,40 @@ def _save_dtype(policy: str):
     import torch
     from transformers import AutoConfig
 
-    from evovlm.modeling import resolve_model_path
+    from evovlm.modeling import adapter_base, resolve_model_path
 
-    dtype = getattr(AutoConfig.from_pretrained(resolve_model_path(policy)), "dtype", None)
+    path = resolve_model_path(policy)
+    config = AutoConfig.from_pretrained(resolve_model_path(adapter_base(path) or path))
+    dtype = getattr(config, "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
     return dtype if dtype in (torch.bfloat16, torch.float16) else None
 
 
 def save_checkpoint(
-    model, processor, out_dir: str | os.PathLike, source: str | None = None
+    model,
+    processor,
+    out_dir: str | os.PathLike,
+    source: str | None = None,
+    base: str | None = None,
 ) -> None:
     """Save a plain HF folder (model, processor, tokenizer) atomically: tmp folder, then rename.
 
-    Files of ``source`` (a local policy folder) that the save does not write (e.g. metadata of the
-    embedded model) are copied along; weights never are.
+    A ``PeftModel`` is saved as its adapter only (``adapter_config.json`` and
+    ``adapter_model.safetensors``, the "default" adapter: TRL's frozen "ref" copy is left out),
+    with ``base`` (the shared base model, as the workflow names it) as ``base_model_name_or_path``
+    and the base's ``config.json`` beside it. Files of ``source`` (a local policy folder) that the
+    save does not write (e.g. metadata of the embedded model) are copied along; weights never are.
     """
     out = Path(out_dir)
     tmp = _tmp_sibling(out)
-    model.save_pretrained(tmp)
+    if hasattr(model, "peft_config"):
+        model.save_pretrained(tmp, selected_adapters=["default"])
+        _point_adapter_at(tmp, base)
+        model.get_base_model().config.save_pretrained(tmp)
+        _restore_name(tmp, base)
+    else:
+        model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
     if source is not None and Path(source).is_dir():
         for item in Path(source).iterdir():
@@ -594,13 +619,58 @@ def save_checkpoint(
     _commit(tmp, out)
 
 
-def copy_policy(policy: str, out_dir: str | os.PathLike) -> None:
-    """The checkpoint is the previous policy: copy a folder, or load and save a hub id."""
-    from evovlm.modeling import load_model, load_processor, resolve_model_path
+def _point_adapter_at(folder: Path, base: str | None) -> None:
+    if base is None:
+        return
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = str(base)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _restore_name(folder: Path, base: str | None) -> None:
+    """config.json of an adapter folder: the base's, without the start policy's name in it."""
+    config_path = folder / "config.json"
+    if base is not None and config_path.exists():
+        config = json.loads(config_path.read_text())
+        config.pop("_name_or_path", None)
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def identity_adapter(policy: str, cfg: TrainConfig):
+    """``policy`` (a full model) with a fresh LoRA adapter of ``cfg`` (B = 0: the same outputs)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForImageTextToText
+
+    from evovlm.modeling import resolve_model_path
+
+    model = AutoModelForImageTextToText.from_pretrained(
+        resolve_model_path(policy), dtype=torch.float32
+    )
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=lora_target_names(model, cfg.lora_target_modules, cfg.freeze_vision_tower),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def copy_policy(policy: str, out_dir: str | os.PathLike, cfg: TrainConfig | None = None) -> None:
+    """The checkpoint is the previous policy: copy a folder, or load and save a hub id. With
+    adapters (``cfg.adapters``) a full model (round 1's base) becomes a fresh, zero-effect
+    adapter on it, so every checkpoint of the run is an adapter folder."""
+    from evovlm.modeling import adapter_base, load_model, load_processor, resolve_model_path
 
     path = resolve_model_path(policy)
     out = Path(out_dir)
-    if Path(path).is_dir():
+    if cfg is not None and cfg.adapters and adapter_base(path) is None:
+        source = path if Path(path).is_dir() else None
+        model = identity_adapter(path, cfg)
+        save_checkpoint(model, load_processor(path), out, source=source, base=policy)
+    elif Path(path).is_dir():
         tmp = _tmp_sibling(out)
         shutil.copytree(path, tmp, dirs_exist_ok=True)
         _commit(tmp, out)
@@ -719,6 +789,8 @@ def train_role(
     from peft import LoraConfig
     from trl import GRPOConfig
 
+    from evovlm.modeling import adapter_base, resolve_model_path
+
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     size = groups[0].size
@@ -778,8 +850,16 @@ def train_role(
     # fine-tune it would load nothing. So the weights come from the checkpoint through
     # from_pretrained (which maps the keys); optimiser, scheduler and RNG state from the Trainer.
     weights = resume if resume and cfg.method == "full" else model_path
-    model = _load_for_training(weights, cfg, start_policy)
-    if cfg.method == "lora":
+    previous = adapter_base(model_path) if cfg.adapters else None
+    model = _load_for_training(previous or weights, cfg, start_policy)
+    if previous:
+        # Continue the round's starting adapter (trainable). TRL sees a PeftModel with beta > 0
+        # and keeps a frozen copy of it as adapter "ref": the KL reference is base + this
+        # adapter, the round's starting weights (not the bare base).
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, resolve_model_path(model_path), is_trainable=True)
+    elif cfg.method == "lora":
         peft_config = LoraConfig(
             r=cfg.lora_r,
             lora_alpha=cfg.lora_alpha,
@@ -826,7 +906,7 @@ def train_role(
     )
     trainer.train(resume_from_checkpoint=resume)
     trained = trainer.accelerator.unwrap_model(trainer.model)
-    if cfg.method == "lora":
+    if cfg.method == "lora" and not cfg.adapters:
         trained = trained.merge_and_unload()
     record = {
         "steps": int(trainer.state.global_step),
@@ -861,7 +941,7 @@ def train_policy(
     models of a shared lineage; it is deleted after success unless ``keep_trl_checkpoints``.
     With no trainable group at all, the checkpoint is a copy of ``policy``.
     """
-    from evovlm.modeling import load_processor, resolve_model_path
+    from evovlm.modeling import adapter_base, load_processor, resolve_model_path
 
     started = time.perf_counter()
     work_dir = Path(work_dir)
@@ -910,7 +990,7 @@ def train_policy(
         )
         log.warning("WARNING: checkpoint is a copy of the previous policy (%s)", reason)
         if is_main:
-            copy_policy(policy, checkpoint_dir)
+            copy_policy(policy, checkpoint_dir, cfg)
             hfio.prepare_checkpoint(checkpoint_dir)
         summary.update(copied_previous=True, reason=reason)
         _finish(summary, started)
@@ -926,6 +1006,7 @@ def train_policy(
         stamp.write_text(fingerprint)
 
     local = resolve_model_path(policy)
+    base = (adapter_base(local) or policy) if cfg.adapters else None
     current = local
     model = None
     for i, (role, groups) in enumerate(plan):
@@ -949,8 +1030,7 @@ def train_policy(
         if i < len(plan) - 1:  # the next role starts from this one's weights
             _barrier()
             if is_main:
-                model.save_pretrained(stage_done)
-                processor.save_pretrained(stage_done)
+                save_checkpoint(model, processor, stage_done, source=local, base=base)
                 (work_dir / role / "record.json").write_text(json.dumps(record))
             _barrier()
             current = str(stage_done)
@@ -961,11 +1041,13 @@ def train_policy(
         summary["seconds_per_step"] += r.get("seconds_per_step", [])
         summary["groups_trained"] += r["trainable_groups"]
 
-    dtype = _save_dtype(policy)
+    # A merged model is saved in the base's dtype; an adapter stays fp32 (it is small, and the
+    # next round trains on from it: bf16 would round away updates of learning-rate size).
+    dtype = None if cfg.adapters else _save_dtype(policy)
     if dtype is not None:
         model = model.to(dtype)
     if is_main:
-        save_checkpoint(model, processor, checkpoint_dir, source=local)
+        save_checkpoint(model, processor, checkpoint_dir, source=local, base=base)
         hfio.prepare_checkpoint(checkpoint_dir)
         if not cfg.keep_trl_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
