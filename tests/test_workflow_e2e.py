@@ -227,15 +227,15 @@ def _with_resources(run: Path, path: Path) -> Path:
     return workdir
 
 
-def test_lora_rounds_chain_through_adapters(run, tmp_path):
+def test_lora_rounds_chain_through_merged_checkpoints(run, tmp_path):
     workdir = _with_resources(run, tmp_path / "lora")
     snakemake(workdir, "--config", "rounds=2", "train={'method': 'lora'}")
     base = _digest(workdir / "resources/tiny-warm")
     trained = 0
     for lineage in ("proposer", "coder", "solver"):
         ckpt = workdir / f"results/round_1/checkpoint/{lineage}"
-        assert (ckpt / "adapter_model.safetensors").is_file()  # an adapter on the shared base
-        assert not (ckpt / "model.safetensors").exists()
+        assert (ckpt / "model.safetensors").is_file()
+        assert not (ckpt / "adapter_config.json").exists()  # merged: a plain HF folder
         summary = json.loads((workdir / f"results/round_1/train/{lineage}.json").read_text())
         assert summary["method"] == "lora"
         if not summary["copied_previous"]:
@@ -278,9 +278,9 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
         metrics = json.loads((d / "metrics.json").read_text())
         assert metrics["funnel"]["questions"] == questions.height
         assert metrics["funnel"]["answers"] == answers.height
-        # one lineage per role (EvoLMM: an adapter per role, kept across rounds)
-        assert (d / "checkpoint/proposer/adapter_model.safetensors").is_file()
-        assert (d / "checkpoint/solver/adapter_model.safetensors").is_file()
+        # one lineage per role (EvoLMM: an adapter per role, merged into each checkpoint)
+        assert (d / "checkpoint/proposer/model.safetensors").is_file()
+        assert (d / "checkpoint/solver/model.safetensors").is_file()
         assert {"mean_answer_share", "mean_entropy", "entropy_band_share"} <= set(metrics["rates"])
         trained = json.loads((d / "train/solver.json").read_text())
         assert trained["method"] == "lora"
