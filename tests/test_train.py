@@ -350,7 +350,14 @@ def test_lora_adapters_chain_rounds(tiny_model_dir, text_samples, tmp_path):
 
     from evovlm.modeling import adapter_base, load_model, load_processor
 
-    cfg = _config(method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, learning_rate=5e-3)
+    cfg = _config(
+        method="lora",
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+        learning_rate=5e-3,
+        lora_save="adapter",
+    )
     assert cfg.adapters
     r1, r2 = tmp_path / "r1", tmp_path / "r2"
     train.train_policy(str(tiny_model_dir), {"coder": text_samples}, cfg, r1, tmp_path / "w1")
@@ -386,7 +393,7 @@ def test_lora_adapters_chain_rounds(tiny_model_dir, text_samples, tmp_path):
 
 def test_lora_adapter_copy_when_untrained(tiny_model_dir, text_samples, tmp_path):
     flat = text_samples.with_columns(pl.lit(0.5).alias("reward"))
-    cfg = _config(method="lora", lora_r=4, lora_alpha=8)
+    cfg = _config(method="lora", lora_r=4, lora_alpha=8, lora_save="adapter")
     summary = train.train_policy(
         str(tiny_model_dir), {"coder": flat}, cfg, tmp_path / "c", tmp_path / "w"
     )

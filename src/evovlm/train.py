@@ -86,7 +86,7 @@ class TrainConfig:
     # what a LoRA round stores: "adapter" (the PEFT adapter on the shared base, kept and trained on
     # across rounds) or "merged" (a full model per round, the adapter merged in; a fresh adapter
     # each round)
-    lora_save: str = "adapter"
+    lora_save: str = "merged"  # "adapter": HF engine only until the vLLM engine loads adapters
     lora_r: int = 16  # LoRA rank
     lora_alpha: int = 32  # LoRA scaling alpha
     lora_dropout: float = 0.05  # LoRA dropout
