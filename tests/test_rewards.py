@@ -12,7 +12,8 @@ import pytest
 
 from evovlm import rewards as R
 from evovlm.rewards import (
-    REWARD_FUNCTIONS,
+    COMPONENTS,
+    EVOLMM_SOLVER_REWARDS,
     EvoLMMRewardConfig,
     MMZeroRewardConfig,
     answer_entropy,
@@ -89,15 +90,15 @@ def test_from_dict_errors(cls, data, match):
 
 
 def test_registry():
-    assert set(REWARD_FUNCTIONS) == {
-        "mmzero_proposer",
-        "mmzero_coder",
-        "mmzero_solver",
-        "evolmm_proposer",
-        "evolmm_solver",
-        "evolmm_solver_majority",
-    }
-    assert all(callable(f) for f in REWARD_FUNCTIONS.values())
+    """Every MM-Zero role's reward is its components, each weighted by a config field; EvoLMM's
+    Solver reward is chosen by name."""
+    assert set(COMPONENTS) == {"proposer", "coder", "solver"}
+    cfg = MMZeroRewardConfig()
+    for components in COMPONENTS.values():
+        assert all(callable(c.compute) for c in components)
+        assert all(isinstance(getattr(cfg, c.weight), float) for c in components)
+    assert [c.name for c in COMPONENTS["solver"]] == ["correct", "format_ok"]
+    assert set(EVOLMM_SOLVER_REWARDS) == {"continuous", "majority"}
 
 
 # MM-Zero ---------------------------------------------------------------------------------------
@@ -220,8 +221,8 @@ def _near_duplicates(n: int, seed: int) -> list[str]:
     [(1, 4_000_000), (10_000, 7), (8, 50)],  # all dense; all posting pairs, tiny chunks; mixed
 )
 def test_pairwise_bleu_equals_straightforward(monkeypatch, dense_df, chunk):
-    monkeypatch.setattr(R, "_DENSE_DF", dense_df)
-    monkeypatch.setattr(R, "_PAIR_CHUNK", chunk)
+    monkeypatch.setattr(R.bleu, "_DENSE_DF", dense_df)
+    monkeypatch.setattr(R.bleu, "_PAIR_CHUNK", chunk)
     texts = _near_duplicates(64, seed=dense_df + chunk)
     tokens = [bleu_tokens(t) for t in texts]
     fast = pairwise_bleu(tokens)
