@@ -262,6 +262,15 @@ def _reward(role: str, table: pl.DataFrame, cfg: MMZeroRewardConfig) -> pl.DataF
 _FLOATS = pl.List(pl.Float64)
 
 
+def _frame(schema: dict[str, pl.DataType], *columns: Sequence) -> pl.DataFrame:
+    """A table from parallel per-sample sequences, one per ``schema`` column, in its order."""
+    return pl.DataFrame(
+        {name: list(values) for name, values in zip(schema, columns, strict=True)},
+        schema=schema,
+        strict=False,
+    )
+
+
 def mmzero_proposer_rewards(
     parse_ok: Sequence[bool],
     n_programs: Sequence[int],
@@ -278,16 +287,8 @@ def mmzero_proposer_rewards(
     included. r = (1/k) sum_j [min(s_j, cap) + d_j] - easy penalty - diversity - content type;
     an unparseable proposal scores ``invalid_proposal_reward``.
     """
-    table = pl.DataFrame(
+    table = _frame(
         {
-            "parse_ok": list(parse_ok),
-            "n_programs": list(n_programs),
-            "s": [list(x) for x in s],
-            "d": [list(x) for x in d],
-            "diversity_penalty": [float(x) for x in diversity_penalty],
-            "content_type_penalty": [float(x) for x in content_type_penalty],
-        },
-        schema={
             "parse_ok": pl.Boolean,
             "n_programs": pl.Int64,
             "s": _FLOATS,
@@ -295,7 +296,12 @@ def mmzero_proposer_rewards(
             "diversity_penalty": pl.Float64,
             "content_type_penalty": pl.Float64,
         },
-        strict=False,
+        parse_ok,
+        n_programs,
+        [list(x) for x in s],
+        [list(x) for x in d],
+        diversity_penalty,
+        content_type_penalty,
     )
     given = ("diversity_penalty", "content_type_penalty")
     components = COMPONENTS["proposer"]
@@ -313,19 +319,17 @@ def mmzero_coder_rewards(
 ) -> list[float]:
     """MM-Zero Coder reward per program: rendered -> 1 + s + d (masked s or d count 0); not
     rendered -> -0.1 when the reply held code of the right language, -0.5 when empty or not code."""
-    table = pl.DataFrame(
+    table = _frame(
         {
-            "rendered": list(rendered),
-            "extract_status": list(extract_status),
-            "image_s": list(s),
-            "image_d": list(d),
-        },
-        schema={
             "rendered": pl.Boolean,
             "extract_status": pl.String,
             "image_s": pl.Float64,
             "image_d": pl.Float64,
         },
+        rendered,
+        extract_status,
+        s,
+        d,
     )
     return _reward("coder", table, cfg)["reward"].to_list()
 
@@ -341,19 +345,17 @@ def mmzero_solver_rewards(
     A missing or placeholder answer, or a group without a label, is never correct (and so scores
     only its format term; never -1).
     """
-    table = pl.DataFrame(
+    table = _frame(
         {
-            "answer": list(answers),
-            "label": list(labels),
-            "answer_valid": [not is_placeholder(a) for a in answers],
-            "format_ok": [bool(f) for f in format_ok],
-        },
-        schema={
             "answer": pl.String,
             "label": pl.String,
             "answer_valid": pl.Boolean,
             "format_ok": pl.Boolean,
         },
+        answers,
+        labels,
+        [not is_placeholder(a) for a in answers],
+        [bool(f) for f in format_ok],
     )
     return _reward("solver", table, cfg)["reward"].to_list()
 
