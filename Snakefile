@@ -20,6 +20,12 @@ include: "workflow/rules/render.smk"
 include: "workflow/rules/evolmm.smk"
 
 
+# A plug-in method (config plugins) brings its own generation rules.
+if METHOD_PLUGIN.rules:
+
+    include: METHOD_PLUGIN.rules
+
+
 # Both methods' Solvers write answer shards: the configured method's rule wins.
 if config["method"] == "mmzero":
 

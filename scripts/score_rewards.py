@@ -9,7 +9,7 @@ from evovlm import methods  # noqa: E402
 from evovlm.schema import REWARDS, SPECS, write_parquet  # noqa: E402
 from evovlm.tables import read_or_exit  # noqa: E402
 
-method = methods.get(snakemake.config["method"])
+method = methods.from_config(snakemake.config)
 tables = {
     name: read_or_exit(snakemake.input[name], SPECS[spec]).drop(*method.scoring_drop.get(name, ()))
     for name, spec in method.tables.items()

@@ -11,7 +11,7 @@ from evovlm.schema import REWARDS, SPECS  # noqa: E402
 from evovlm.tables import read_or_exit  # noqa: E402
 
 inp = snakemake.input
-method = methods.get(snakemake.config["method"])
+method = methods.from_config(snakemake.config)
 round_ = int(snakemake.wildcards.round)
 tables = {name: read_or_exit(inp[name], SPECS[spec]) for name, spec in method.tables.items()}
 if "renders" in tables:

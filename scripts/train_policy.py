@@ -21,6 +21,7 @@ if "snakemake" in globals():
     claim_gpu(int(s.params.train.get("num_processes", 1) or 1))
     job = {
         "method": s.config["method"],
+        "plugins": list(s.config.get("plugins") or []),
         "lineage": s.wildcards.lineage,
         "inputs": {k: v for k, v in s.input.items() if k != "policy"},
         "rewards": list(s.input.rewards),
@@ -41,6 +42,7 @@ from evovlm import methods, train  # noqa: E402
 from evovlm.schema import SPECS  # noqa: E402
 from evovlm.tables import read_or_exit  # noqa: E402
 
+method = methods.from_config({"method": job["method"], "plugins": job.get("plugins", [])})
 cfg = train.TrainConfig.from_dict(job["train"], job["method"])
 
 if cfg.num_processes > 1 and "LOCAL_RANK" not in os.environ:
@@ -52,7 +54,6 @@ if cfg.num_processes > 1 and "LOCAL_RANK" not in os.environ:
     sys.exit(subprocess.run([*command, "--job", str(job_file)], stderr=sys.stderr).returncode)
 
 rewards = {Path(p).stem: read_or_exit(p, SPECS["rewards"]) for p in job["rewards"]}
-method = methods.get(job["method"])
 tables = {
     name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
 }

@@ -48,3 +48,31 @@ def test_plugin_scoring_is_the_method_scoring():
     direct = score_mmzero(proposals, programs, renders, answers, MMZeroRewardConfig())
     for role in expected:
         assert got[role].equals(direct[role]) and got[role].equals(expected[role])
+
+
+def test_the_schema_names_the_builtin_methods_and_the_registry_adds_plugins():
+    from evovlm.config import load_schema, schema_with_methods
+
+    schema = load_schema()
+    assert schema["properties"]["method"]["enum"] == list(methods.BUILTIN)
+    toy = methods.register(
+        methods.Method(
+            name="toy2",
+            roles=("speaker",),
+            tables={},
+            scoring_drop={},
+            score=lambda tables, cfg=None: {},
+            summarize=lambda *a, **k: {},
+            role_samples=lambda *a, **k: {},
+            config_schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+        )
+    )
+    try:
+        extended = schema_with_methods(schema)
+        assert extended["properties"]["method"]["enum"] == [*methods.BUILTIN, "toy2"]
+        assert extended["properties"]["toy2"]["properties"]["n"] == {"type": "integer"}
+        assert "toy2" in extended["properties"]["rewards"]["properties"]
+        assert "toy2" not in schema["properties"]  # the loaded schema itself is untouched
+        assert "speaker" in methods.all_roles()
+    finally:
+        methods.REGISTRY.pop(toy.name)

@@ -62,7 +62,7 @@ def _round():
 
 def test_mmzero_coevolution_rates_hand_computed():
     proposals, _programs, renders, answers, rewards = _round()
-    rates, counts = mmzero_coevolution_rates(proposals, renders, answers, rewards)
+    rates, counts, _ = mmzero_coevolution_rates(proposals, renders, answers, rewards)
     # three questions with a valid answer: (2/3 + 1/2 + 1) / 3
     assert rates["solver_agreement"] == pytest.approx((2 / 3 + 0.5 + 1.0) / 3)
     assert counts["solver_agreement"] == 3
@@ -97,7 +97,7 @@ def test_evolmm_rates_hand_computed():
         }
     )
     rewards = score_evolmm(questions, answers, EvoLMMRewardConfig())
-    rates, counts = evolmm_rates(questions, rewards)
+    rates, counts, _ = evolmm_rates(questions, rewards)
     assert rates["parse_rate"] == pytest.approx(2 / 3)
     # shares over the valid answers: q0 2/4, 2/4, 1/4; q1 1 x 4
     assert rates["mean_answer_share"] == pytest.approx((0.5 + 0.5 + 0.25 + 4) / 7)
@@ -106,3 +106,18 @@ def test_evolmm_rates_hand_computed():
     h0 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))  # 0.64: inside [0.55, 1.25]
     assert rates["mean_entropy"] == pytest.approx((h0 + 0.0) / 2)
     assert rates["entropy_band_share"] == pytest.approx(0.5) and counts["mean_entropy"] == 2
+
+
+def test_standard_errors_of_shares_and_of_means():
+    import math
+
+    from evovlm.metrics import standard_errors
+
+    se = standard_errors(
+        {"parse_rate": 0.5, "solver_agreement": 0.4, "empty": None},
+        {"parse_rate": 100, "solver_agreement": 25, "empty": 0},
+        {"solver_agreement": 0.2},
+    )
+    assert se["parse_rate"] == math.sqrt(0.25 / 100)  # a share: binomial
+    assert se["solver_agreement"] == 0.2 / 5  # a mean: s / sqrt(n)
+    assert se["empty"] is None

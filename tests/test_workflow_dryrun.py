@@ -82,3 +82,61 @@ def test_bad_config_stops_before_any_job(bad):
     assert len(errors) == 1
     key = bad.split("=")[0]
     assert f"'{key}'" in errors[0]
+
+
+TEST_CONFIGS = sorted((REPO / ".test").glob("config_*.yaml"))
+TOY = REPO / "tests" / "toy_plugin"
+
+
+def _snakemake(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("configfile", TEST_CONFIGS, ids=lambda p: p.stem)
+def test_each_test_config_lints_and_dry_runs(configfile):
+    assert {p.stem for p in TEST_CONFIGS} >= {"config_mmzero", "config_evolmm", "config_lora"}
+    lint = _snakemake("--lint", "--configfile", str(configfile))
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
+    counts = job_counts(dry_run(extra=("--configfile", str(configfile))))
+    assert counts["score_rewards"] == counts["summarize_round"] == 2
+    generation = {"propose_concepts", "ask_questions"} & set(counts)
+    assert len(generation) == 1  # only the configured method's generation rules run
+
+
+def _toy_env() -> dict:
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TOY), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_a_plugin_method_is_wired_in_by_its_module_alone():
+    """The toy method (tests/toy_plugin: module, rules file, script, template) plans its own
+    generation rule and the generic scoring, training and summary rules; nothing else names it."""
+    proc = _snakemake(
+        "-n", "-F", "--quiet", "rules", "--configfile", str(TOY / "config.yaml"), env=_toy_env()
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["toy_reply"] == counts["score_rewards"] == counts["train_policy"] == 2
+    assert counts["gather_shards"] == counts["summarize_round"] == 2
+    assert not {"propose_concepts", "ask_questions", "write_code"} & set(counts)
+    lint = _snakemake("--lint", "--configfile", str(TOY / "config.yaml"), env=_toy_env())
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
+
+
+def test_an_unknown_method_or_plugin_is_one_config_line():
+    proc = _snakemake("-n", "--config", "method=nosuch")
+    assert proc.returncode != 0
+    assert "config key 'method'" in proc.stderr
+    proc = _snakemake("-n", "--config", "plugins=[no_such_module]")
+    assert proc.returncode != 0
+    assert "config key 'plugins': cannot import 'no_such_module'" in proc.stderr

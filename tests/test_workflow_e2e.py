@@ -30,7 +30,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-COPY = ("Snakefile", "workflow", "config", "scripts", "envs")
+COPY = ("Snakefile", "workflow", "config", "scripts", "envs", ".test")
 
 
 def make_workdir(path: Path) -> Path:
@@ -59,7 +59,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.Comp
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     workdir = make_workdir(tmp_path_factory.mktemp("e2e"))
-    snakemake(workdir, "--config", "rounds=2")
+    snakemake(workdir, "--configfile", ".test/config_mmzero.yaml")
     return workdir
 
 
@@ -229,7 +229,7 @@ def _with_resources(run: Path, path: Path) -> Path:
 
 def test_lora_rounds_chain_through_merged_checkpoints(run, tmp_path):
     workdir = _with_resources(run, tmp_path / "lora")
-    snakemake(workdir, "--config", "rounds=2", "train={'method': 'lora'}")
+    snakemake(workdir, "--configfile", ".test/config_lora.yaml")
     base = _digest(workdir / "resources/tiny-warm")
     trained = 0
     for lineage in ("proposer", "coder", "solver"):
@@ -256,7 +256,7 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
     # Proposer and Solver examples (fewer items than the default, to keep the test short).
     workdir = make_workdir(tmp_path / "evolmm")
     shutil.copytree(run / "resources/tiny-base", workdir / "resources/tiny-base")
-    snakemake(workdir, "--config", "rounds=2", "method=evolmm", "warmup={'items': 48}")
+    snakemake(workdir, "--configfile", ".test/config_evolmm.yaml")
     warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
     assert set(warm["examples_per_role"]) == {"evolmm_proposer", "evolmm_solver"}
     cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())["evolmm"]
@@ -361,3 +361,46 @@ def test_report_builds_from_the_run(run):
     ok = [row for row in ds if row["status"] == "ok"]
     assert ok and isinstance(ok[0]["image"], Image.Image)
     assert set(ds["round"]) == {1}
+
+
+def test_toy_plugin_method_end_to_end(run, tmp_path):
+    """A third method defined only in tests/toy_plugin (module, rules file, script, template):
+    two real rounds of generation, scoring, GRPO training and summary, with no other change."""
+    import os
+
+    toy = REPO / "tests" / "toy_plugin"
+    workdir = make_workdir(tmp_path / "toy")
+    shutil.copytree(run / "resources/tiny-base", workdir / "resources/tiny-base")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(toy), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "2",
+            "--configfile",
+            str(toy / "config.yaml"),
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    for r in (1, 2):
+        d = workdir / f"results/round_{r}"
+        replies = pl.read_parquet(d / "replies.parquet")
+        rewards = read_parquet(d / "rewards/speaker.parquet", REWARDS)
+        assert replies.height == rewards.height == 4 * 4  # prompts x n
+        assert rewards["reward"].is_between(0.0, 1.0).all()
+        metrics = json.loads((d / "metrics.json").read_text())
+        assert metrics["rates"]["vowel_share"] == pytest.approx(rewards["reward"].mean())
+        summary = json.loads((d / "train/speaker.json").read_text())
+        assert summary["steps"] == 2 and not summary["copied_previous"]
+    assert _digest(workdir / "results/round_1/checkpoint/speaker") != _digest(
+        workdir / "resources/tiny-base"
+    )
+    log = (workdir / "logs/toy_reply/round_2.1-of-1.log").read_text()
+    assert "results/round_1/checkpoint/speaker" in log

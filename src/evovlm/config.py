@@ -178,6 +178,7 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
         schema = load_schema(schema)
     if not isinstance(config, dict):
         raise ConfigError("config must be a mapping of keys to values (check the YAML file)")
+    schema = schema_with_methods(schema, config)
     _coerce_text(config, schema)
     errors = sorted(
         Draft202012Validator(schema).iter_errors(config),
@@ -191,6 +192,40 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
     check_model_path(config)
     check_benchmark_paths(config)
     return config
+
+
+def schema_with_methods(schema: dict, config: dict | None = None) -> dict:
+    """``schema`` with the registered methods: ``method`` accepts every registered name, and a
+    plug-in method (loaded from the config's ``plugins``) brings its config and reward sections.
+    """
+    from evovlm import methods
+
+    modules = (config or {}).get("plugins") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise ConfigError("config key 'plugins': not a list of module names; fix: give a list")
+    for module in modules:
+        try:
+            methods.load_plugins([module])
+        except Exception as exc:  # noqa: BLE001  (any import failure is the user's to fix)
+            raise ConfigError(
+                f"config key 'plugins': cannot import {module!r} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "fix: give a module on the Python path that calls evovlm.methods.register"
+            ) from None
+    methods.load_plugins()
+    schema = copy.deepcopy(schema)
+    props = schema["properties"]
+    plugins = [m for name, m in methods.REGISTRY.items() if name not in methods.BUILTIN]
+    props["method"]["enum"] = [*methods.BUILTIN, *(m.name for m in plugins)]
+    empty = {"type": "object", "default": {}, "properties": {}}
+    for method in plugins:
+        section = copy.deepcopy(dict(method.config_schema or empty))
+        section.setdefault("default", {})
+        props[method.name] = section
+        reward = copy.deepcopy(dict(method.reward_schema or empty))
+        reward.setdefault("default", {})
+        props["rewards"]["properties"][method.name] = reward
+    return schema
 
 
 def check_benchmark_paths(config: dict) -> None:

@@ -88,7 +88,7 @@ def summarize_mmzero(
         "render_rate": n_rendered / funnel["programs"] if funnel["programs"] else None,
         "boxed_rate": funnel["answers_boxed"] / funnel["answers"] if funnel["answers"] else None,
     }
-    coevolution, counts = mmzero_coevolution_rates(proposals, renders, answers, rewards)
+    coevolution, counts, spread = mmzero_coevolution_rates(proposals, renders, answers, rewards)
     rates |= coevolution
     counts |= {
         "parse_rate": funnel["proposals"],
@@ -113,8 +113,8 @@ def summarize_mmzero(
     return {
         "funnel": funnel,
         "rates": rates,
-        # the denominator of each rate (its standard error is sqrt(p (1 - p) / n))
-        "rate_counts": counts,
+        "rate_counts": counts,  # the number of items each rate is a mean over
+        "rate_se": standard_errors(rates, counts, spread),
         "parse_errors": _counts(parse_errors),
         "code_extract": _counts(programs["extract_status"]) if programs.height else {},
         "render_status": _counts(renders["status"]) if renders.height else {},
@@ -126,6 +126,32 @@ def summarize_mmzero(
         "training": train,
         "stage_seconds": timings,
     }
+
+
+def _std(values: pl.Series) -> float | None:
+    values = values.drop_nulls()
+    std = values.std() if values.len() > 1 else None
+    return None if std is None or math.isnan(std) else float(std)
+
+
+def standard_errors(
+    rates: dict[str, float | None],
+    counts: dict[str, int],
+    spread: dict[str, float | None] | None = None,
+) -> dict[str, float | None]:
+    """The standard error of each rate over its ``counts`` items: s / sqrt(n) for a mean of
+    values with sample standard deviation s (``spread``), sqrt(p (1 - p) / n) for a share."""
+    spread = spread or {}
+    out: dict[str, float | None] = {}
+    for name, rate in rates.items():
+        n = counts.get(name, 0)
+        if rate is None or not n:
+            out[name] = None
+        elif name in spread:
+            out[name] = None if spread[name] is None else spread[name] / math.sqrt(n)
+        else:
+            out[name] = math.sqrt(max(rate * (1.0 - rate), 0.0) / n)
+    return out
 
 
 def _ratio(numerator: float, n: int) -> float | None:
@@ -146,12 +172,14 @@ def mmzero_coevolution_rates(
       grades equal to the Proposer's stated easy answer (no valid answer: not solvable);
     - ``difficulty``: the mean d = min(c, 1 - c) over the rendered images' hard questions (an
       unanswered one counts with d = 0).
-    Returns (rates, the count each rate is a mean over).
+    Returns (rates, the count each rate is a mean over, the sample standard deviation of each
+    rate that is a mean of values other than 0/1).
     """
     from evovlm.grade import grade
 
     rates: dict[str, float | None] = {}
     counts: dict[str, int] = {}
+    spread: dict[str, float | None] = {}
     solver = rewards.get("solver")
     if solver is not None and solver.height and "question_kind" in solver.columns:
         groups = solver.group_by("group_id").agg(
@@ -168,6 +196,7 @@ def mmzero_coevolution_rates(
         rates["solver_agreement"] = (
             float(answered.select(agreement.mean()).item()) if answered.height else None
         )
+        spread["solver_agreement"] = _std(answered.select(agreement).to_series())
     rendered = (
         renders.filter(pl.col("status") == "ok").select("program_id").unique()
         if renders.height
@@ -198,7 +227,8 @@ def mmzero_coevolution_rates(
         d = coder.filter(pl.col("rendered"))["d"].fill_null(0.0)
         rates["difficulty"] = float(d.mean()) if d.len() else None
         counts["difficulty"] = int(d.len())
-    return rates, counts
+        spread["difficulty"] = _std(d)
+    return rates, counts, spread
 
 
 def evolmm_rates(
@@ -212,6 +242,7 @@ def evolmm_rates(
     reward's target 0.90 +/- its sigma 0.35)."""
     rates: dict[str, float | None] = {}
     counts: dict[str, int] = {}
+    spread: dict[str, float | None] = {}
     counts["parse_rate"] = questions.height
     parsed = int(questions["parse_ok"].sum()) if questions.height else 0
     rates["parse_rate"] = _ratio(parsed, questions.height)
@@ -220,6 +251,7 @@ def evolmm_rates(
         shares = solver["share"].drop_nulls()
         rates["mean_answer_share"] = float(shares.mean()) if shares.len() else None
         counts["mean_answer_share"] = int(shares.len())
+        spread["mean_answer_share"] = _std(shares)
         rates["answer_rate"] = float(solver["answer_valid"].mean())
         counts["answer_rate"] = solver.height
     proposer = rewards.get("proposer")
@@ -227,10 +259,11 @@ def evolmm_rates(
         entropy = proposer["entropy"].drop_nulls()
         counts["mean_entropy"] = counts["entropy_band_share"] = int(entropy.len())
         rates["mean_entropy"] = float(entropy.mean()) if entropy.len() else None
+        spread["mean_entropy"] = _std(entropy)
         low, high = entropy_band
         inside = int(entropy.is_between(low, high).sum()) if entropy.len() else 0
         rates["entropy_band_share"] = _ratio(inside, int(entropy.len()))
-    return rates, counts
+    return rates, counts, spread
 
 
 def benchmark_files(round_: int, root: str | Path = "logs/benchmarks") -> list[Path]:
@@ -277,11 +310,12 @@ def summarize_evolmm(
         if questions.height
         else pl.Series([], dtype=pl.String)
     )
-    rates, counts = evolmm_rates(questions, rewards)
+    rates, counts, spread = evolmm_rates(questions, rewards)
     return {
         "funnel": funnel,
         "rates": rates,
         "rate_counts": counts,
+        "rate_se": standard_errors(rates, counts, spread),
         "parse_errors": _counts(parse_errors),
         "rewards": {role: _stats(frame["reward"]) for role, frame in sorted(rewards.items())},
         "training": train,

@@ -8,8 +8,10 @@ exactly the form the parsers expect, for supervised warm-up examples.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -54,7 +56,17 @@ ROLES: dict[str, tuple[str, bool]] = {
     "evolmm_solver": ("evolmm_solver.jinja", True),
 }
 
-IMAGE_ROLES: frozenset[str] = frozenset(role for role, (_, image) in ROLES.items() if image)
+IMAGE_ROLES: set[str] = {role for role, (_, image) in ROLES.items() if image}
+
+
+def register_template(role: str, path: str | os.PathLike, image: bool = False) -> None:
+    """A plug-in method's prompt: ``role`` renders the Jinja file ``path`` (an image placeholder
+    first when ``image``)."""
+    ROLES[role] = (str(Path(path).resolve()), image)
+    if image:
+        IMAGE_ROLES.add(role)
+    else:
+        IMAGE_ROLES.discard(role)
 
 
 class PromptError(ValueError):
@@ -65,6 +77,10 @@ class _PackageLoader(jinja2.BaseLoader):
     """Loads templates through importlib.resources, so an installed wheel or zip works too."""
 
     def get_source(self, environment, template):
+        if os.path.isabs(template):  # a plug-in's template (register_template)
+            if not os.path.isfile(template):
+                raise jinja2.TemplateNotFound(template)
+            return Path(template).read_text(encoding="utf-8"), template, lambda: True
         resource = files("evovlm").joinpath("templates", template)
         if not resource.is_file():
             raise jinja2.TemplateNotFound(template)

@@ -119,7 +119,11 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any] | None, method: str = "mmzero") -> TrainConfig:
         """Build from the ``train`` section; "auto" values become ``method``'s reference ones."""
         cfg = section_from_dict(cls, d, "train")
-        defaults = METHOD_TRAIN_DEFAULTS[method]
+        defaults = METHOD_TRAIN_DEFAULTS.get(method)
+        if defaults is None:  # a plug-in method names its own
+            from evovlm import methods
+
+            defaults = methods.get(method).train_defaults
         for key, value in defaults.items():
             if getattr(cfg, key) == "auto":
                 setattr(cfg, key, value)

@@ -56,9 +56,9 @@ localrules:
 
 wildcard_constraints:
     round=r"\d+",
-    role=r"proposer|coder|solver",
-    lineage=r"proposer|coder|solver|shared",
-    stage=r"proposals|programs|answers|questions",
+    role="|".join(methods.all_roles()),
+    lineage="|".join([*methods.all_roles(), "shared"]),
+    stage="|".join(methods.all_stages()),
     policy=r"base|round_\d+",
 
 
@@ -71,16 +71,9 @@ BASE_KIND = base_kind(BASE)  # embedded | local | hub
 METHOD = config["method"]
 METHOD_PLUGIN = methods.get(
     METHOD
-)  # roles, round tables, scoring, summary (src/evovlm/methods)
+)  # roles, stages, scoring, summary (src/evovlm/methods)
 ROLES = list(METHOD_PLUGIN.roles)
-if METHOD == "mmzero":
-    STAGE_TABLES = {
-        "proposals": "proposals",
-        "programs": "programs",
-        "answers": "answers",
-    }
-else:
-    STAGE_TABLES = {"questions": "questions", "answers": "evolmm_answers"}
+STAGE_TABLES = dict(METHOD_PLUGIN.stages)  # generation stage -> table spec
 SHARED = config[METHOD]["share_weights"]
 LINEAGES = ["shared"] if SHARED else ROLES
 
@@ -197,12 +190,7 @@ def summary_files(wildcards):
 def sample_options():
     """How the method turns scored samples into training rows (MM-Zero's Solver questions and
     Coder render-rate band; nothing for EvoLMM)."""
-    if METHOD != "mmzero":
-        return {}
-    return {
-        "solver_questions": config["mmzero"]["solver_train_questions"],
-        "coder_render_band": config["mmzero"]["coder_render_band"],
-    }
+    return METHOD_PLUGIN.sample_options(config)
 
 
 def train_inputs(wildcards):
@@ -283,6 +271,8 @@ def run_summary_inputs(wildcards):
 
 
 def report_targets():
+    if not METHOD_PLUGIN.report:
+        return []
     targets = ["results/summary.parquet"]
     for r in rounds():
         targets.append(f"results/report/round_{r}/gallery.html")

@@ -4,13 +4,16 @@ A method names its roles, the round tables its scoring reads (name -> table spec
 a round, how it summarises one, and how its scored samples become each role's training rows. The
 generic rules (``score_rewards``, ``summarize_round``, ``train_policy``) and their scripts look
 the method up by ``config["method"]`` and call it; only the generation rules differ per method.
-A new method is a module that calls :func:`register` (and, for the workflow, its generation
-rules and templates).
+A new method is a module that calls :func:`register`: besides the functions above it names its
+generation stages (stage -> table spec), the Snakemake file with its generation rules, its config
+section's JSON schema and its table specs and prompt templates. A module outside the package is
+loaded by the config key ``plugins`` (:func:`load_plugins`); nothing else in the workflow changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,16 +36,58 @@ class Method:
     summarize: Callable[..., dict[str, Any]]
     # (tables, rewards, options) -> {role: training rows}
     role_samples: Callable[..., dict[str, pl.DataFrame]]
+    # generation stages written as shards and gathered (stage -> table spec name)
+    stages: Mapping[str, str] = field(default_factory=dict)
     # extra per-round files the summary reads (name -> path pattern under results/round_{r}/)
     summary_files: Mapping[str, str] = field(default_factory=dict)
+    # (the run's config) -> options for role_samples
+    sample_options: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda config: {}
+    # what "auto" means in the train section for this method
+    train_defaults: Mapping[str, Any] = field(
+        default_factory=lambda: {
+            "method": "full",
+            "freeze_vision_tower": False,
+            "kl_control": "fixed",
+        }
+    )
+    # A plug-in from outside the package: the Snakemake file with its generation rules (the
+    # built-in methods' rule files are always included), the JSON schema of its config section
+    # ``config[name]`` and of ``rewards.{name}``, and its table specs (name -> TableSpec).
+    rules: str | None = None
+    config_schema: Mapping[str, Any] | None = None
+    reward_schema: Mapping[str, Any] | None = None
+    specs: Mapping[str, Any] = field(default_factory=dict)
+    # whether the report's per-round gallery and figures apply (they read MM-Zero/EvoLMM tables)
+    report: bool = True
 
 
 REGISTRY: dict[str, Method] = {}
 
 
+BUILTIN = ("mmzero", "evolmm")
+
+
 def register(method: Method) -> Method:
+    """Add ``method`` to the registry (its table specs to :data:`evovlm.schema.SPECS`)."""
+    from evovlm import schema
+
+    for name, spec in method.specs.items():
+        schema.SPECS.setdefault(name, spec)
     REGISTRY[method.name] = method
     return method
+
+
+def load_plugins(modules: Iterable[str] = ()) -> None:
+    """Import the built-in methods and each module of ``modules`` (each registers its method)."""
+    _load_builtin()
+    for module in modules or ():
+        importlib.import_module(module)
+
+
+def from_config(config: Mapping[str, Any]) -> Method:
+    """The run's method: the config's ``plugins`` loaded, then ``method`` looked up."""
+    load_plugins(config.get("plugins") or ())
+    return get(config["method"])
 
 
 def get(name: str) -> Method:
@@ -51,6 +96,18 @@ def get(name: str) -> Method:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
+
+
+def all_roles() -> list[str]:
+    """Every registered method's roles (the workflow's role wildcard), in registration order."""
+    _load_builtin()
+    return list(dict.fromkeys(r for m in REGISTRY.values() for r in m.roles))
+
+
+def all_stages() -> list[str]:
+    """Every registered method's generation stages (the workflow's stage wildcard)."""
+    _load_builtin()
+    return list(dict.fromkeys(s for m in REGISTRY.values() for s in m.stages))
 
 
 def _load_builtin() -> None:

@@ -42,6 +42,8 @@ EVOLMM = register(
         score=score,
         summarize=summarize,
         role_samples=role_samples,
+        stages={"questions": "questions", "answers": "evolmm_answers"},
+        train_defaults=train.METHOD_TRAIN_DEFAULTS["evolmm"],
         summary_files={"images_stats": "images.json"},
     )
 )

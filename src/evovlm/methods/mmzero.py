@@ -45,6 +45,14 @@ def role_samples(tables, scored, options=None):
     )
 
 
+def sample_options(config):
+    """MM-Zero's Solver questions and Coder render-rate band for the training rows."""
+    return {
+        "solver_questions": config["mmzero"]["solver_train_questions"],
+        "coder_render_band": config["mmzero"]["coder_render_band"],
+    }
+
+
 MMZERO = register(
     Method(
         name="mmzero",
@@ -59,5 +67,8 @@ MMZERO = register(
         score=score,
         summarize=summarize,
         role_samples=role_samples,
+        stages={"proposals": "proposals", "programs": "programs", "answers": "answers"},
+        sample_options=sample_options,
+        train_defaults=train.METHOD_TRAIN_DEFAULTS["mmzero"],
     )
 )

@@ -1,0 +1,122 @@
+"""A toy third method, defined only in the tests: one role (``speaker``), one generation rule
+(``toy_reply`` in toy.smk), one template. The reward is verifiable and continuous: the share of
+vowels among the reply's letters. Loaded by the config key ``plugins: [toy_method]`` with this
+folder on the Python path; nothing in the package or the workflow names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from evovlm import prompts
+from evovlm.methods import Method, register
+from evovlm.schema import LOGPROBS, TOKENS, TableSpec
+
+HERE = Path(__file__).resolve().parent
+prompts.register_template("toy_speaker", HERE / "templates" / "toy_speaker.jinja")
+
+REPLIES = TableSpec(
+    "toy_replies",
+    (
+        ("round", pa.int32()),
+        ("reply_id", pa.string()),
+        ("group_id", pa.string()),  # the prompt: n replies per prompt
+        ("sample_index", pa.int32()),
+        ("seed", pa.int64()),
+        ("prompt", pa.string()),
+        ("prompt_ids", TOKENS),
+        ("completion", pa.string()),
+        ("completion_ids", TOKENS),
+        ("logprobs", LOGPROBS),
+        ("finish_reason", pa.string()),
+    ),
+)
+
+
+def vowel_share(text: pl.Expr) -> pl.Expr:
+    letters = text.str.count_matches(r"[A-Za-z]")
+    vowels = text.str.count_matches(r"[AEIOUaeiou]")
+    return pl.when(letters > 0).then(vowels / letters).otherwise(0.0)
+
+
+def score(tables, reward_cfg=None):
+    replies = tables["replies"]
+    frame = replies.select(
+        pl.col("reply_id").alias("sample_id"),
+        "group_id",
+        vowel_share(pl.col("completion")).cast(pl.Float64).alias("reward"),
+    )
+    return {"speaker": frame}
+
+
+def summarize(tables, scored, trained, timings, extra=None):
+    rewards = scored["speaker"]["reward"]
+    return {
+        "method": "toy",
+        "funnel": {"replies": tables["replies"].height},
+        "rates": {"vowel_share": float(rewards.mean()) if rewards.len() else None},
+        "training": trained,
+        "stage_seconds": timings,
+    }
+
+
+def role_samples(tables, scored, options=None):
+    replies = tables["replies"].drop("group_id")
+    frame = replies.join(
+        scored["speaker"].select("sample_id", "group_id", "reward"),
+        left_on="reply_id",
+        right_on="sample_id",
+    )
+    return {
+        "speaker": frame.select(
+            pl.col("reply_id").alias("sample_id"),
+            "group_id",
+            "prompt",
+            "prompt_ids",
+            "completion_ids",
+            "logprobs",
+            "reward",
+            pl.lit(None, dtype=pl.Binary).alias("image"),
+        )
+    }
+
+
+_SAMPLING = {
+    "type": "object",
+    "default": {},
+    "additionalProperties": False,
+    "properties": {
+        "n": {"type": "integer", "minimum": 2, "default": 4},
+        "temperature": {"type": "number", "minimum": 0, "default": 1.0},
+        "max_tokens": {"type": "integer", "minimum": 1, "default": 12},
+    },
+}
+
+TOY = register(
+    Method(
+        name="toy",
+        roles=("speaker",),
+        tables={"replies": "toy_replies"},
+        scoring_drop={},
+        score=score,
+        summarize=summarize,
+        role_samples=role_samples,
+        stages={"replies": "toy_replies"},
+        rules=str(HERE / "toy.smk"),
+        config_schema={
+            "type": "object",
+            "default": {},
+            "additionalProperties": False,
+            "properties": {
+                "prompts": {"type": "integer", "minimum": 1, "default": 4},
+                "share_weights": {"type": "boolean", "default": False},
+                "speaker": _SAMPLING,
+            },
+        },
+        specs={"toy_replies": REPLIES},
+        report=False,
+    )
+)
