@@ -100,7 +100,7 @@ def test_flipped_advantage_sign_goes_the_other_way(tiny_model_dir, tmp_path, con
     """Break the sign of the advantage (negate the reward TRL normalises): the reward falls, so
     the test above would fail."""
     monkeypatch.setattr(
-        train,
+        train.replay,
         "cached_reward",
         lambda completions, cached_reward, **kw: [-float(r) for r in cached_reward],
     )

@@ -1,0 +1,74 @@
+"""GRPO policy updates from a round's scored samples, through TRL (``GRPOTrainer``).
+
+Nothing is generated here. Each role's scored samples become GRPO groups (same prompt, several
+completions); groups whose rewards are all equal carry no signal and are dropped (counted). The
+groups go to a stock ``GRPOTrainer`` through its ``rollout_func`` hook: the trainer asks for
+completions, and the hook hands back the cached prompt ids, completion ids and sampling
+log-probabilities of that group, plus the cached reward, which a one-line reward function returns.
+TRL then does everything else: group-normalised advantages (``scale_rewards='group'``), the clipped
+loss, the KL term against the round's starting weights (``beta > 0``), optimiser and checkpoints.
+
+- Old-policy log-probs: :class:`ReplayGRPOTrainer` (a small subclass) passes the cached sampling
+  log-probs as TRL's ``old_per_token_logps``, so the ratio is pi_theta / pi_sampling and clipping
+  applies as the policy drifts over the round's steps (``old_logprobs: sampling``). With
+  ``old_logprobs: current`` TRL's default is kept (ratio 1 at each step: REINFORCE with group
+  advantages).
+- Group sizes: one trainer run per role, ``num_generations`` = that role's group size (the most
+  common size in its groups; larger groups are subsampled to it, smaller ones dropped and counted).
+  A shared lineage trains its roles one after another (Proposer, Coder, Solver, the reference
+  order), each for ``max_steps``.
+- Images: the dataset has an ``image`` column; the trainer rebuilds ``pixel_values`` from it, so the
+  cached ``prompt_ids`` are checked against the processor's own tokenisation of the prompt.
+
+The package: :mod:`~evovlm.train.config` (the ``train`` section), :mod:`~evovlm.train.grouping`
+(samples -> groups, pure functions), :mod:`~evovlm.train.replay` (all TRL coupling),
+:mod:`~evovlm.train.checkpoint` (loading, atomic save, copy, resume) and :mod:`~evovlm.train.run`
+(one lineage's run). Everything public is re-exported here.
+"""
+
+from evovlm.train.checkpoint import (
+    copy_policy,
+    identity_adapter,
+    lora_target_names,
+    save_checkpoint,
+)
+from evovlm.train.config import (
+    DEFAULT_LORA_TARGETS,
+    METHOD_TRAIN_DEFAULTS,
+    ROLE_ORDER,
+    TrainConfig,
+)
+from evovlm.train.grouping import (
+    Group,
+    GroupStats,
+    build_groups,
+    evolmm_role_samples,
+    mmzero_role_samples,
+    prompt_token_ids,
+)
+from evovlm.train.replay import adaptive_beta, cached_reward, make_rollout_func, plan_batches
+from evovlm.train.run import accelerate_command, train_policy, train_role
+
+__all__ = [
+    "DEFAULT_LORA_TARGETS",
+    "METHOD_TRAIN_DEFAULTS",
+    "ROLE_ORDER",
+    "Group",
+    "GroupStats",
+    "TrainConfig",
+    "accelerate_command",
+    "adaptive_beta",
+    "build_groups",
+    "cached_reward",
+    "copy_policy",
+    "evolmm_role_samples",
+    "identity_adapter",
+    "lora_target_names",
+    "make_rollout_func",
+    "mmzero_role_samples",
+    "plan_batches",
+    "prompt_token_ids",
+    "save_checkpoint",
+    "train_policy",
+    "train_role",
+]

@@ -1,0 +1,297 @@
+"""A round's scored samples as GRPO groups (pure functions: no TRL, no model)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+log = logging.getLogger("evovlm.train")
+
+# ---------------------------------------------------------------------------------------------
+# Samples -> groups
+
+
+@dataclass
+class Group:
+    """One GRPO group: one prompt (and its images), several scored completions."""
+
+    role: str
+    group_id: str
+    messages: list[dict[str, Any]]
+    images: list[Any]  # PIL images in message order (empty for text-only roles)
+    prompt_ids: list[int]
+    sample_ids: list[str]
+    completion_ids: list[list[int]]
+    logprobs: list[list[float]]
+    rewards: list[float]
+
+    @property
+    def size(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def uid(self) -> str:
+        return f"{self.role}/{self.group_id}"
+
+
+@dataclass
+class GroupStats:
+    role: str
+    samples: int = 0
+    groups_total: int = 0
+    dropped_zero_variance: int = 0
+    dropped_size_mismatch: int = 0
+    dropped_bad_samples: int = 0  # samples (not groups): bad log-probs or vision placeholder tokens
+    # groups whose rows were sampled from different prompts (a GRPO group is one prompt: a
+    # completion replayed under another prompt trains the wrong conditional)
+    dropped_mixed_prompts: int = 0
+    prompt_ids_mismatch: int = 0
+    trainable_groups: int = 0
+    group_size: int = 0
+
+
+def _image_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value.get("bytes")
+    return value
+
+
+def mmzero_role_samples(
+    proposals: pl.DataFrame | None,
+    programs: pl.DataFrame | None,
+    answers: pl.DataFrame | None,
+    renders: pl.DataFrame | None,
+    rewards: dict[str, pl.DataFrame],
+    *,
+    solver_questions: tuple[str, ...] | list[str] = ("hard",),
+    coder_render_band: tuple[float, float] | list[float] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """One frame per MM-Zero role in ``rewards``: the sample columns joined with the reward.
+
+    Columns: sample_id, group_id, prompt, prompt_ids, completion_ids, logprobs, reward, image (PNG
+    bytes or null). Solver rows keep only ``in_band`` rows when that column is present, and only
+    the question kinds in ``solver_questions`` (MM-Zero trains the Solver on the hard question
+    with its majority label). With ``coder_render_band = (lo, hi)``, Coder groups train only when
+    their render rate lies in [lo, hi] (MM-Zero's filter).
+    """
+    tables = {
+        "proposer": (proposals, "proposal_id"),
+        "coder": (programs, "program_id"),
+        "solver": (answers, "answer_id"),
+    }
+    out = {}
+    for role, scored in rewards.items():
+        table, id_col = tables[role]
+        if table is None:
+            raise ValueError(f"train: the {role} rewards need the {role} sample table")
+        if role == "solver" and "in_band" in scored.columns:
+            scored = scored.filter(pl.col("in_band").fill_null(False))
+        if role == "solver":
+            kind = (
+                pl.col("question_kind")
+                if "question_kind" in scored.columns
+                else pl.col("group_id").str.extract(r"-(easy|hard)$")
+            )
+            scored = scored.filter(kind.is_in(list(solver_questions)))
+        if role == "coder" and coder_render_band is not None and "rendered" in scored.columns:
+            lo, hi = coder_render_band
+            rate = pl.col("rendered").cast(pl.Float64).mean().over("group_id")
+            scored = scored.filter(rate.is_between(lo, hi))
+        frame = _join_samples(table, id_col, scored)
+        if role == "solver":
+            if renders is None:
+                raise ValueError("train: the solver rewards need renders.parquet (its images)")
+            pictures = renders.select(
+                "program_id", pl.col("image").struct.field("bytes").alias("image")
+            )
+            frame = frame.join(pictures, on="program_id", how="left")
+        else:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("image"))
+        out[role] = frame.select(_SAMPLE_COLUMNS)
+    return out
+
+
+def evolmm_role_samples(
+    questions: pl.DataFrame | None,
+    answers: pl.DataFrame | None,
+    images: pl.DataFrame,
+    rewards: dict[str, pl.DataFrame],
+) -> dict[str, pl.DataFrame]:
+    """Like :func:`mmzero_role_samples` for EvoLMM (both roles see the round's image)."""
+    tables = {"proposer": (questions, "question_id"), "solver": (answers, "answer_id")}
+    pictures = images.select("image_id", pl.col("image").struct.field("bytes").alias("image"))
+    out = {}
+    for role, scored in rewards.items():
+        table, id_col = tables[role]
+        if table is None:
+            raise ValueError(f"train: the {role} rewards need the {role} sample table")
+        if "in_band" in scored.columns:
+            scored = scored.filter(pl.col("in_band").fill_null(False))
+        frame = _join_samples(table, id_col, scored).join(pictures, on="image_id", how="left")
+        out[role] = frame.select(_SAMPLE_COLUMNS)
+    return out
+
+
+_SAMPLE_COLUMNS = [
+    "sample_id",
+    "group_id",
+    "prompt",
+    "prompt_ids",
+    "completion_ids",
+    "logprobs",
+    "reward",
+    "image",
+]
+
+
+def _join_samples(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
+    keep = [c for c in table.columns if c not in ("group_id", "reward")]
+    # The rewards table's group_id is authoritative (it defines what was scored together).
+    return (
+        table.select(keep)
+        .join(
+            scored.select("sample_id", "group_id", "reward"),
+            left_on=id_col,
+            right_on="sample_id",
+            how="inner",
+        )
+        .with_columns(pl.col(id_col).alias("sample_id"))
+    )
+
+
+def build_groups(
+    role: str, samples: pl.DataFrame, processor=None, seed: int = 0
+) -> tuple[list[Group], GroupStats]:
+    """Group ``samples`` (see :func:`mmzero_role_samples`) into trainable GRPO groups.
+
+    Refuses (and counts) a group whose rows differ in prompt, prompt ids or image: every
+    completion is replayed under the group's one prompt, so all must have been sampled from it.
+    Drops (and counts) groups whose rewards are all equal, samples whose cached log-probs do not
+    line up with their tokens or whose completion holds an image placeholder token, and groups of a size other than the role's most common one (larger
+    groups are subsampled to it, deterministically). With ``processor``, each prompt is tokenised
+    the way the trainer will and compared with the cached ``prompt_ids``; on a mismatch the
+    processor's ids are used (counted in ``prompt_ids_mismatch``).
+    """
+    import random
+
+    stats = GroupStats(role=role, samples=samples.height)
+    # A completion holding an image/video placeholder token would be fed to the vision tower
+    # without pixels; such samples cannot be replayed. The HF engine never samples them; samples
+    # from elsewhere (another engine, an old table) are checked here.
+    placeholders = set()
+    if processor is not None:
+        from evovlm.modeling import vision_placeholder_ids
+
+        placeholders = set(vision_placeholder_ids(processor.tokenizer))
+    candidates: list[Group] = []
+    for (group_id,), rows in samples.sort("sample_id").group_by(["group_id"], maintain_order=True):
+        stats.groups_total += 1
+        good = []
+        for r in rows.iter_rows(named=True):
+            ids, lps = r["completion_ids"], r["logprobs"]
+            ok = (
+                r["reward"] is not None
+                and ids is not None
+                and len(ids) > 0
+                and lps is not None
+                and len(lps) == len(ids)
+                and all(lp == lp and abs(lp) != float("inf") for lp in lps)
+                and not placeholders.intersection(ids)
+            )
+            if ok:
+                good.append(r)
+            else:
+                stats.dropped_bad_samples += 1
+        if len(good) < 2:
+            stats.dropped_size_mismatch += 1
+            continue
+        first = good[0]
+        if any(
+            r["prompt"] != first["prompt"]
+            or list(r["prompt_ids"]) != list(first["prompt_ids"])
+            or _image_bytes(r["image"]) != _image_bytes(first["image"])
+            for r in good[1:]
+        ):
+            log.error(
+                "%s group %s mixes prompts: refused (its completions were not all sampled from "
+                "one prompt)",
+                role,
+                group_id,
+            )
+            stats.dropped_mixed_prompts += 1
+            continue
+        candidates.append(
+            Group(
+                role=role,
+                group_id=str(group_id),
+                messages=json.loads(first["prompt"]),
+                images=[_decode_image(first["image"])] if first["image"] is not None else [],
+                prompt_ids=list(first["prompt_ids"]),
+                sample_ids=[r["sample_id"] for r in good],
+                completion_ids=[list(r["completion_ids"]) for r in good],
+                logprobs=[[float(x) for x in r["logprobs"]] for r in good],
+                rewards=[float(r["reward"]) for r in good],
+            )
+        )
+    if not candidates:
+        return [], stats
+    sizes = Counter(g.size for g in candidates)
+    size = max(sizes, key=lambda s: (sizes[s], s))  # the most common size, ties to the larger
+    stats.group_size = size
+    rng = random.Random(f"{seed}:{role}")
+    groups = []
+    for g in candidates:
+        if g.size < size:
+            stats.dropped_size_mismatch += 1
+            continue
+        if g.size > size:
+            keep = sorted(rng.sample(range(g.size), size))
+            g = _subset(g, keep)
+        if max(g.rewards) - min(g.rewards) <= 1e-12:
+            stats.dropped_zero_variance += 1
+            continue
+        if processor is not None:
+            ids = prompt_token_ids(processor, g.messages, g.images)
+            if ids != g.prompt_ids:
+                stats.prompt_ids_mismatch += 1
+                g.prompt_ids = ids
+        groups.append(g)
+    stats.trainable_groups = len(groups)
+    return groups, stats
+
+
+def _subset(g: Group, keep: list[int]) -> Group:
+    def pick(xs):
+        return [xs[i] for i in keep]
+
+    return Group(
+        role=g.role,
+        group_id=g.group_id,
+        messages=g.messages,
+        images=g.images,
+        prompt_ids=g.prompt_ids,
+        sample_ids=pick(g.sample_ids),
+        completion_ids=pick(g.completion_ids),
+        logprobs=pick(g.logprobs),
+        rewards=pick(g.rewards),
+    )
+
+
+def _decode_image(data: Any):
+    from evovlm.stages import png_to_image
+
+    return png_to_image(_image_bytes(data))
+
+
+def prompt_token_ids(processor, messages: list[dict], images: list[Any]) -> list[int]:
+    """The prompt ids the engines and the trainer produce: chat template, then the processor."""
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    out = processor(text=[text], images=images or None, return_tensors="pt")
+    return out["input_ids"][0].tolist()

@@ -1,0 +1,355 @@
+"""One lineage's training run: each role's groups through the replay trainer, then the
+checkpoint; and the ``accelerate launch`` command for several processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from evovlm import hfio
+from evovlm.train import replay
+from evovlm.train.checkpoint import (
+    _fingerprint,
+    _last_checkpoint,
+    _load_for_training,
+    _save_dtype,
+    copy_policy,
+    lora_target_names,
+    save_checkpoint,
+)
+from evovlm.train.config import ROLE_ORDER, TrainConfig
+from evovlm.train.grouping import Group, build_groups
+from evovlm.train.replay import (
+    _AdaptiveKL,
+    _replay_trainer_class,
+    _StepRecorder,
+    make_rollout_func,
+    plan_batches,
+)
+
+log = logging.getLogger("evovlm.train")
+
+
+def train_role(
+    model_path: str,
+    start_policy: str,
+    groups: list[Group],
+    processor,
+    cfg: TrainConfig,
+    output_dir: str | os.PathLike,
+    temperature: float = 1.0,
+):
+    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record).
+
+    ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
+    the loss divides the logits by it, as the engines did when they recorded the log-probs."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import GRPOConfig
+
+    from evovlm.modeling import adapter_base, resolve_model_path
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    size = groups[0].size
+    num_processes = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device, groups_per_step = plan_batches(
+        size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
+    )
+    # A step needs groups_per_step distinct groups; repeat the list if there are fewer.
+    rows = list(groups)
+    while len(rows) < groups_per_step:
+        rows += groups[: groups_per_step - len(rows)]
+    columns: dict[str, list] = {"prompt": [g.messages for g in rows], "uid": [g.uid for g in rows]}
+    if any(g.images for g in rows):
+        columns["image"] = [g.images[0] if g.images else None for g in rows]
+    dataset = Dataset.from_dict(columns)
+
+    cuda = torch.cuda.is_available()
+    precision = cfg.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    args = GRPOConfig(
+        output_dir=str(output_dir),
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        num_generations=size,
+        beta=cfg.beta if cfg.kl_control == "fixed" else cfg.kl_init_beta,
+        epsilon=cfg.epsilon_low,
+        epsilon_high=cfg.epsilon_high,
+        loss_type=cfg.loss_type,
+        scale_rewards="group",
+        num_iterations=1,
+        # the cached log-probs are of the sampled distribution: logits / sampling temperature
+        temperature=temperature if cfg.scale_logits_by_temperature and temperature > 0 else 1.0,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not cuda,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=1,
+        save_strategy="steps" if cfg.save_steps else "no",
+        save_steps=cfg.save_steps or 500,
+        save_total_limit=1,
+        report_to=cfg.report_to,
+        disable_tqdm=False,
+        remove_unused_columns=False,
+    )
+    peft_config = None
+    resume = _last_checkpoint(output_dir)
+    # Trainer's resume loads the raw state dict, whose key names transformers 5 writes in the
+    # original checkpoint layout (``model.layers`` vs ``model.language_model.layers``): for a full
+    # fine-tune it would load nothing. So the weights come from the checkpoint through
+    # from_pretrained (which maps the keys); optimiser, scheduler and RNG state from the Trainer.
+    weights = resume if resume and cfg.method == "full" else model_path
+    previous = adapter_base(model_path) if cfg.adapters else None
+    model = _load_for_training(previous or weights, cfg, start_policy)
+    if previous:
+        # Continue the round's starting adapter (trainable). TRL sees a PeftModel with beta > 0
+        # and keeps a frozen copy of it as adapter "ref": the KL reference is base + this
+        # adapter, the round's starting weights (not the bare base).
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, resolve_model_path(model_path), is_trainable=True)
+    elif cfg.method == "lora":
+        peft_config = LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=lora_target_names(
+                model, cfg.lora_target_modules, cfg.freeze_vision_tower
+            ),
+            task_type="CAUSAL_LM",
+        )
+    if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
+        tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
+    recorder = _StepRecorder.make()
+    callbacks = [recorder]
+    kl_controller = None
+    if cfg.kl_control == "adaptive":
+        kl_controller = _AdaptiveKL.make(cfg)
+        callbacks.append(kl_controller)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    trainer_class = _replay_trainer_class()
+    trainer = trainer_class(
+        model=model,
+        reward_funcs=[replay.cached_reward],  # looked up here: a test flips its sign
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=peft_config,
+        rollout_func=make_rollout_func(groups, size),
+        callbacks=callbacks,
+    )
+    if kl_controller is not None:
+        kl_controller.trainer = trainer
+    trainer.use_sampling_logprobs = cfg.old_logprobs == "sampling"
+    if resume:
+        log.warning("resuming %s from %s", output_dir.name, resume)
+    log.info(
+        "%s: %d groups of %d, %d per step (per-device batch %d x %d accumulation)",
+        groups[0].role,
+        len(groups),
+        size,
+        groups_per_step,
+        per_device,
+        cfg.gradient_accumulation_steps,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    if cfg.method == "lora" and not cfg.adapters:
+        trained = trained.merge_and_unload()
+    record = {
+        "steps": int(trainer.state.global_step),
+        "loss": recorder.loss,
+        "seconds_per_step": recorder.seconds,
+        "per_device_train_batch_size": per_device,
+        "groups_per_step": groups_per_step,
+        "resumed_from": resume,
+        "temperature": args.temperature,
+        "kl_control": cfg.kl_control,
+        "beta_per_step": kl_controller.betas if kl_controller else None,
+        "log_history": list(trainer.state.log_history),  # TRL's per-step metrics
+    }
+    return trained, trainer, record
+
+
+def train_policy(
+    policy: str,
+    samples: dict[str, pl.DataFrame],
+    cfg: TrainConfig,
+    checkpoint_dir: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    temperatures: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Train one lineage's policy on its roles' groups; write ``checkpoint_dir``; return the summary.
+
+    ``temperatures`` maps each role to its sampling temperature (default 1).
+
+    ``samples`` maps role -> frame from :func:`mmzero_role_samples` / :func:`evolmm_role_samples`
+    (one role, or all roles of a shared lineage). Roles are trained one after another in
+    Proposer, Coder, Solver order. ``work_dir`` holds TRL checkpoints (resume) and intermediate
+    models of a shared lineage; it is deleted after success unless ``keep_trl_checkpoints``.
+    With no trainable group at all, the checkpoint is a copy of ``policy``.
+    """
+    from evovlm.modeling import adapter_base, load_processor, resolve_model_path
+
+    started = time.perf_counter()
+    work_dir = Path(work_dir)
+    # Under `accelerate launch` every process trains; only the main one writes files.
+    is_main = os.environ.get("RANK", "0") == "0"
+    processor = load_processor(policy)
+    roles = sorted(samples, key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else 99)
+    summary: dict[str, Any] = {
+        "policy": policy,
+        "method": cfg.method,
+        "roles": {},
+        "groups_total": 0,
+        "groups_dropped_zero_variance": 0,
+        "groups_trained": 0,
+        "steps": 0,
+        "loss": [],
+        "seconds_per_step": [],
+        "copied_previous": False,
+        "reason": None,
+    }
+    plan: list[tuple[str, list[Group]]] = []
+    for role in roles:
+        groups, stats = build_groups(role, samples[role], processor, seed=cfg.seed)
+        summary["roles"][role] = asdict(stats)
+        summary["groups_total"] += stats.groups_total
+        summary["groups_dropped_zero_variance"] += stats.dropped_zero_variance
+        log.info("%s: %s", role, json.dumps(asdict(stats)))
+        if stats.prompt_ids_mismatch:
+            log.warning(
+                "%s: %d cached prompts tokenise differently now; using the processor's ids",
+                role,
+                stats.prompt_ids_mismatch,
+            )
+        if groups:
+            plan.append((role, groups))
+        else:
+            log.warning(
+                "WARNING: %s has no trainable group (all rewards equal or no samples)", role
+            )
+            summary["roles"][role]["skipped"] = True
+
+    if not plan:
+        reason = "no trainable group: " + ", ".join(
+            f"{r}: {s['groups_total']} groups, {s['dropped_zero_variance']} with equal rewards"
+            for r, s in summary["roles"].items()
+        )
+        log.warning("WARNING: checkpoint is a copy of the previous policy (%s)", reason)
+        if is_main:
+            copy_policy(policy, checkpoint_dir, cfg)
+            hfio.prepare_checkpoint(checkpoint_dir)
+        summary.update(copied_previous=True, reason=reason)
+        _finish(summary, started)
+        return summary
+
+    fingerprint = _fingerprint(policy, cfg, [g for _, gs in plan for g in gs])
+    stamp = work_dir / "fingerprint.txt"
+    if is_main:
+        if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+            log.warning("discarding stale TRL state in %s (inputs or config changed)", work_dir)
+            shutil.rmtree(work_dir)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+
+    local = resolve_model_path(policy)
+    base = (adapter_base(local) or policy) if cfg.adapters else None
+    current = local
+    model = None
+    for i, (role, groups) in enumerate(plan):
+        stage_done = work_dir / role / "final"
+        if i < len(plan) - 1 and stage_done.exists():
+            log.info("%s: already trained (%s)", role, stage_done)
+            current = str(stage_done)
+            summary["roles"][role].update(json.loads((work_dir / role / "record.json").read_text()))
+            continue
+        model, trainer, record = train_role(
+            current,
+            policy,
+            groups,
+            processor,
+            cfg,
+            work_dir / role,
+            temperature=float((temperatures or {}).get(role, 1.0)),
+        )
+        del trainer
+        summary["roles"][role].update(record)
+        if i < len(plan) - 1:  # the next role starts from this one's weights
+            _barrier()
+            if is_main:
+                save_checkpoint(model, processor, stage_done, source=local, base=base)
+                (work_dir / role / "record.json").write_text(json.dumps(record))
+            _barrier()
+            current = str(stage_done)
+    for role, _ in plan:
+        r = summary["roles"][role]
+        summary["steps"] += r.get("steps", 0)
+        summary["loss"] += r.get("loss", [])
+        summary["seconds_per_step"] += r.get("seconds_per_step", [])
+        summary["groups_trained"] += r["trainable_groups"]
+
+    # A merged model is saved in the base's dtype; an adapter stays fp32 (it is small, and the
+    # next round trains on from it: bf16 would round away updates of learning-rate size).
+    dtype = None if cfg.adapters else _save_dtype(policy)
+    if dtype is not None:
+        model = model.to(dtype)
+    if is_main:
+        save_checkpoint(model, processor, checkpoint_dir, source=local, base=base)
+        hfio.prepare_checkpoint(checkpoint_dir)
+        if not cfg.keep_trl_checkpoints:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    _finish(summary, started)
+    return summary
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _finish(summary: dict[str, Any], started: float) -> None:
+    # ru_maxrss is KiB on Linux (bytes on macOS).
+    scale = 1 if sys.platform == "darwin" else 1024
+    summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+    summary["seconds_total"] = time.perf_counter() - started
+    steps = summary["seconds_per_step"]
+    summary["mean_seconds_per_step"] = sum(steps) / len(steps) if steps else None
+
+
+def accelerate_command(
+    script: str, num_processes: int, extra: list[str] | None = None
+) -> list[str]:
+    """``accelerate launch`` command line running ``script`` on ``num_processes`` processes."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(num_processes),
+        *(extra or []),
+        script,
+    ]
