@@ -509,3 +509,29 @@ def test_learning_rate_zero_changes_no_weight(tiny_model_dir, text_samples, tmp_
     assert summary["steps"] == 2 and not summary["copied_previous"]
     before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_role_scaled_to_zero_learning_rate_changes_no_weight(
+    tiny_model_dir, text_samples, tmp_path
+):
+    """train.lr_scale multiplies the role's learning rate: the Proposer at factor 0 stays put
+    while the same run at factor 1 moves."""
+    still = train.train_policy(
+        str(tiny_model_dir),
+        {"proposer": text_samples},
+        _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 0.0, "solver": 2.0}),
+        tmp_path / "still",
+        tmp_path / "w1",
+    )
+    moved = train.train_policy(
+        str(tiny_model_dir),
+        {"proposer": text_samples},
+        _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 1.0}),
+        tmp_path / "moved",
+        tmp_path / "w2",
+    )
+    assert still["steps"] == moved["steps"] == 2
+    before = _state(tiny_model_dir)
+    after_still, after_moved = _state(tmp_path / "still"), _state(tmp_path / "moved")
+    assert all(torch.equal(before[k], after_still[k]) for k in before)
+    assert not all(torch.equal(before[k], after_moved[k]) for k in before)

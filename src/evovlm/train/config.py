@@ -25,6 +25,8 @@ class TrainConfig:
     # reference: MM-Zero full, EvoLMM LoRA (one adapter per role on the same frozen backbone)
     method: str = "auto"
     learning_rate: float = 1e-6  # AdamW learning rate (MM-Zero and EvoLMM: 1e-6); 0 = control
+    # per-role factor on learning_rate (missing roles: 1); learning_rate 0 stays a control
+    lr_scale: dict[str, float] = field(default_factory=dict)
     lr_scheduler_type: str = (
         "constant"  # transformers scheduler name ("constant", "linear", "cosine")
     )

@@ -82,7 +82,7 @@ def train_role(
         precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     args = GRPOConfig(
         output_dir=str(output_dir),
-        learning_rate=cfg.learning_rate,
+        learning_rate=cfg.learning_rate * float(cfg.lr_scale.get(groups[0].role, 1.0)),
         lr_scheduler_type=cfg.lr_scheduler_type,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
