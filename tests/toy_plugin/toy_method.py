@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
-from evovlm import prompts
+from evovlm import prompts, train
 from evovlm.methods import Method, register
 from evovlm.schema import LOGPROBS, TOKENS, TableSpec
 
@@ -64,24 +64,7 @@ def summarize(tables, scored, trained, timings, extra=None):
 
 
 def role_samples(tables, scored, options=None):
-    replies = tables["replies"].drop("group_id")
-    frame = replies.join(
-        scored["speaker"].select("sample_id", "group_id", "reward"),
-        left_on="reply_id",
-        right_on="sample_id",
-    )
-    return {
-        "speaker": frame.select(
-            pl.col("reply_id").alias("sample_id"),
-            "group_id",
-            "prompt",
-            "prompt_ids",
-            "completion_ids",
-            "logprobs",
-            "reward",
-            pl.lit(None, dtype=pl.Binary).alias("image"),
-        )
-    }
+    return {"speaker": train.sample_rows(tables["replies"], "reply_id", scored["speaker"])}
 
 
 _SAMPLING = {

@@ -45,6 +45,7 @@ from evovlm.train.grouping import (
     evolmm_role_samples,
     mmzero_role_samples,
     prompt_token_ids,
+    sample_rows,
 )
 from evovlm.train.replay import adaptive_beta, cached_reward, make_rollout_func, plan_batches
 from evovlm.train.run import accelerate_command, train_policy, train_role
@@ -68,6 +69,7 @@ __all__ = [
     "mmzero_role_samples",
     "plan_batches",
     "prompt_token_ids",
+    "sample_rows",
     "save_checkpoint",
     "train_policy",
     "train_role",

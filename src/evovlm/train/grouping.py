@@ -151,6 +151,13 @@ _SAMPLE_COLUMNS = [
 ]
 
 
+def sample_rows(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
+    """Training rows of a text-only role: ``table``'s samples (id column ``id_col``) with the
+    reward and group of ``scored`` (a method plug-in's role_samples can return these as is)."""
+    frame = _join_samples(table, id_col, scored)
+    return frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("image")).select(_SAMPLE_COLUMNS)
+
+
 def _join_samples(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
     keep = [c for c in table.columns if c not in ("group_id", "reward")]
     # The rewards table's group_id is authoritative (it defines what was scored together).
