@@ -146,3 +146,79 @@ def test_the_job_log_names_the_engine_that_runs(capsys, monkeypatch):
     assert "(engine: vllm, engine.backend: auto)" in capsys.readouterr().err
     engine_from_config("some/model", {"backend": "hf"})
     assert "policy: some/model (engine: hf)" in capsys.readouterr().err
+
+
+def test_vllm_lora_rank_rounds_up_to_a_kernel_rank():
+    from evovlm.engines.vllm_engine import vllm_lora_rank
+
+    assert [vllm_lora_rank(r) for r in (1, 4, 8, 9, 16, 17, 300)] == [1, 8, 8, 16, 16, 32, 320]
+    with pytest.raises(ValueError, match="rank 600"):
+        vllm_lora_rank(600)
+
+
+def test_an_adapter_of_the_vision_merger_is_told_apart(tmp_path):
+    import json
+
+    from evovlm.engines.vllm_engine import adapts_vision
+
+    lm = ["model.language_model.layers.0.self_attn.q_proj"]
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm/adapter_config.json").write_text(json.dumps({"target_modules": lm}))
+    (tmp_path / "vis").mkdir()
+    merger = [*lm, "model.visual.merger.mlp.0"]
+    (tmp_path / "vis/adapter_config.json").write_text(json.dumps({"target_modules": merger}))
+    assert not adapts_vision(str(tmp_path / "lm"))
+    assert adapts_vision(str(tmp_path / "vis"))
+
+
+@pytest.mark.parametrize("targets", ["language", "with_merger"])
+@pytest.mark.vllm
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_VLLM, reason="vLLM is not installed (envs/gpu.txt)")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="vLLM needs a CUDA GPU")
+def test_vllm_serves_an_adapter_like_its_merged_export(tiny_model_dir, tmp_path, targets):
+    """Base + adapter (LoRARequest; or a merged copy when the merger is adapted) samples the
+    same tokens as the merged export, log-probs within the vLLM tolerance."""
+    import json
+
+    import polars as pl
+
+    from evovlm import train
+    from evovlm.modeling import load_processor
+    from tests.test_train import _samples
+
+    patterns = list(
+        train.DEFAULT_LORA_TARGETS[:1] if targets == "language" else train.DEFAULT_LORA_TARGETS
+    )
+    cfg = train.TrainConfig.from_dict(
+        {
+            "method": "lora",
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "lora_dropout": 0.0,
+            "learning_rate": 5e-3,
+            "max_steps": 2,
+            "per_device_train_batch_size": 8,
+            "gradient_checkpointing": False,
+            "save_steps": 0,
+            "lora_save": "adapter",
+            "lora_target_modules": patterns,
+        }
+    )
+    samples = _samples(tiny_model_dir, n_groups=4, size=4, images=False)
+    adapter = tmp_path / "adapter"
+    train.train_policy(str(tiny_model_dir), {"coder": samples}, cfg, adapter, tmp_path / "w")
+    merged = tmp_path / "merged"
+    load_model(adapter, device="cpu").save_pretrained(merged)
+    load_processor(adapter).save_pretrained(merged)
+    request = Request(
+        messages=json.loads(pl.Series(samples["prompt"])[0]),
+        sampling=SamplingParams(n=2, temperature=0.0, max_tokens=8),
+        seed=7,
+    )
+    options = {"dtype": "float32", "gpu_memory_utilization": 0.3, "max_model_len": 2048}
+    (a,) = make_engine(str(adapter), "vllm", **options).generate([request])
+    (b,) = make_engine(str(merged), "vllm", **options).generate([request])
+    for x, y in zip(a.samples, b.samples, strict=True):
+        assert x.token_ids == y.token_ids
+        assert max(abs(p - q) for p, q in zip(x.logprobs, y.logprobs, strict=True)) <= 2e-2

@@ -8,19 +8,63 @@ Prefix caching is on: the n samples of a request and requests sharing a system p
 the KV cache. Vision placeholder tokens are banned (``bad_words``: vLLM sets their logits to
 -inf before sampling; the returned log-probs stay those of the raw logits), as in the HF engine.
 
+A PEFT adapter folder (``train.lora_save: adapter``) is served as its base model plus the
+adapter: ``enable_lora`` and a ``LoRARequest`` on every generate call, so the base weights load
+once. vLLM applies LoRA to the language model only; an adapter that also adapts the vision
+tower or its merger is merged into a temporary plain folder first (same weights, no LoRA
+kernels), which the log says.
+
 Checked by tests/test_engine_contract.py (markers ``vllm`` and ``gpu``), which runs wherever
 vLLM imports and a GPU is visible; CI has neither. See README "GPU".
 """
 
 from __future__ import annotations
 
+import json
+import sys
+import tempfile
+from pathlib import Path
+
 from evovlm.engines import Request, RequestOutput, Sample
 from evovlm.modeling import (
+    ADAPTER_CONFIG,
     VISION_PLACEHOLDERS,
+    adapter_base,
+    adapter_rank,
+    load_model,
     load_processor,
     resolve_model_path,
     vision_placeholder_ids,
 )
+
+# The LoRA ranks vLLM's kernels are built for (max_lora_rank must be one of them).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def vllm_lora_rank(rank: int) -> int:
+    """The smallest rank vLLM accepts as ``max_lora_rank`` that holds ``rank``."""
+    for allowed in VLLM_LORA_RANKS:
+        if rank <= allowed:
+            return allowed
+    raise ValueError(f"LoRA rank {rank} is above vLLM's largest ({VLLM_LORA_RANKS[-1]})")
+
+
+def adapts_vision(adapter: str) -> bool:
+    """Whether an adapter folder targets modules of the vision tower or its merger."""
+    config = json.loads((Path(adapter) / ADAPTER_CONFIG).read_text())
+    targets = config.get("target_modules") or []
+    if isinstance(targets, str):  # a regex
+        return "visual" in targets
+    return any("visual" in str(t) for t in targets)
+
+
+def merged_copy(adapter: str) -> str:
+    """The adapter merged into its base, saved as a plain HF folder in a temporary directory."""
+    folder = tempfile.mkdtemp(prefix="evovlm-vllm-merged-")
+    model = load_model(adapter, dtype="auto", merge=True)
+    model.save_pretrained(folder)
+    load_processor(adapter).save_pretrained(folder)
+    return folder
 
 
 class VLLMEngine:
@@ -40,6 +84,19 @@ class VLLMEngine:
 
         path = resolve_model_path(model)
         self.processor = load_processor(path)
+        self.lora_request = None
+        base = adapter_base(path)
+        if base is not None and adapts_vision(path):
+            print(f"vllm: {path} adapts the vision tower; serving a merged copy", file=sys.stderr)
+            path = merged_copy(path)
+        elif base is not None:
+            from vllm.lora.request import LoRARequest
+
+            engine_kwargs.setdefault("enable_lora", True)
+            engine_kwargs.setdefault("max_lora_rank", vllm_lora_rank(adapter_rank(path)))
+            engine_kwargs.setdefault("max_loras", 1)
+            self.lora_request = LoRARequest("policy", 1, path)
+            path = resolve_model_path(base)
         self.llm = LLM(
             model=path,
             dtype=dtype,
@@ -85,7 +142,9 @@ class VLLMEngine:
                     bad_words=list(self.never_tokens) or None,
                 )
             )
-        outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=progress)
+        outputs = self.llm.generate(
+            prompts, sampling_params=params, use_tqdm=progress, lora_request=self.lora_request
+        )
         results = []
         for out in outputs:
             samples = []
