@@ -1,0 +1,113 @@
+"""``evovlm compare RUN [RUN ...]``: the per-round table of one or more finished runs side by side.
+
+Each RUN is a working directory (its ``results/round_{r}/metrics.json`` and, when evaluation
+ran, ``results/eval/accuracy.parquet``). Prints a Markdown table: per round and run the parse
+and render rates, MM-Zero's co-evolution rates (or EvoLMM's), the mean reward per role and the
+evaluation accuracy with its Wilson 95 % interval; then, with two runs, the first run's lead over
+the second at the last round and its change from round 1 (e.g. trained beside the
+``train={learning_rate: 0}`` control).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+RATES = {
+    "mmzero": ("parse_rate", "render_rate", "solver_agreement", "solvability", "difficulty"),
+    "evolmm": ("parse_rate", "mean_answer_share", "mean_entropy", "entropy_band_share"),
+}
+
+
+def load_run(folder: str | Path) -> dict[str, Any]:
+    """Rounds (number -> metrics dict) and evaluation rows (policy -> row) of a run folder."""
+    folder = Path(folder)
+    rounds = {}
+    for path in (folder / "results").glob("round_*/metrics.json"):
+        match = re.fullmatch(r"round_(\d+)", path.parent.name)
+        if match:
+            rounds[int(match.group(1))] = json.loads(path.read_text())
+    if not rounds:
+        raise FileNotFoundError(f"{folder}: no results/round_*/metrics.json (not a finished run?)")
+    evaluation = {}
+    accuracy = folder / "results/eval/accuracy.parquet"
+    if accuracy.is_file():
+        import polars as pl
+
+        for row in pl.read_parquet(accuracy).iter_rows(named=True):
+            evaluation[row["policy"]] = row
+    return {"name": folder.name, "rounds": dict(sorted(rounds.items())), "eval": evaluation}
+
+
+def _method(run: dict[str, Any]) -> str:
+    first = next(iter(run["rounds"].values()))
+    return "evolmm" if "mean_answer_share" in first.get("rates", {}) else "mmzero"
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _eval_cell(row: dict[str, Any] | None) -> str:
+    if not row:
+        return ""
+    return (
+        f"{row['correct']}/{row['n']} = {row['accuracy']:.3f} "
+        f"[{row['ci95_low']:.3f}, {row['ci95_high']:.3f}]"
+    )
+
+
+def table(runs: list[dict[str, Any]]) -> str:
+    method = _method(runs[0])
+    rates = RATES[method]
+    roles = sorted({role for run in runs for m in run["rounds"].values() for role in m["rewards"]})
+    header = ["round", "run", *rates, *(f"reward {r}" for r in roles), "eval accuracy [95% CI]"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    base = next((run["eval"].get("base") for run in runs if run["eval"].get("base")), None)
+    if base:
+        cells = ["base", "", *[""] * len(rates), *[""] * len(roles), _eval_cell(base)]
+        lines.append("| " + " | ".join(cells) + " |")
+    numbers = sorted({r for run in runs for r in run["rounds"]})
+    for r in numbers:
+        for run in runs:
+            m = run["rounds"].get(r)
+            if m is None:
+                continue
+            cells = [str(r), run["name"]]
+            cells += [_fmt(m["rates"].get(k)) for k in rates]
+            cells += [_fmt(m["rewards"].get(role, {}).get("mean")) for role in roles]
+            cells.append(_eval_cell(run["eval"].get(f"round_{r}")))
+            lines.append("| " + " | ".join(cells) + " |")
+    if len(runs) >= 2:
+        lines += ["", _leads(runs[0], runs[1], rates)]
+    return "\n".join(lines)
+
+
+def _leads(first: dict[str, Any], second: dict[str, Any], rates) -> str:
+    last = max(set(first["rounds"]) & set(second["rounds"]))
+    one = min(first["rounds"])
+    parts = []
+    for key in rates:
+        a = first["rounds"][last]["rates"].get(key)
+        b = second["rounds"][last]["rates"].get(key)
+        a1 = first["rounds"][one]["rates"].get(key)
+        if a is None or b is None or a1 is None:
+            continue
+        parts.append(f"{key} {a - a1:+.3f} over round {one}, {a - b:+.3f} over {second['name']}")
+    return f"round {last}, {first['name']}: " + "; ".join(parts)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="evovlm compare", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders (working directories)")
+    args = parser.parse_args(argv)
+    try:
+        runs = [load_run(folder) for folder in args.runs]
+    except FileNotFoundError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(table(runs))
+    return 0
