@@ -33,6 +33,21 @@ pytestmark = pytest.mark.slow
 COPY = ("Snakefile", "workflow", "config", "scripts", "envs", ".test")
 
 
+def effective_config(workdir: Path, test_case: str) -> dict:
+    """config/config.yaml with the .test case layered on it (as --configfile does)."""
+    import yaml
+
+    def merge(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for key, value in over.items():
+            both = isinstance(value, dict) and isinstance(out.get(key), dict)
+            out[key] = merge(out[key], value) if both else value
+        return out
+
+    base = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    return merge(base, yaml.safe_load((workdir / ".test" / f"{test_case}.yaml").read_text()))
+
+
 def make_workdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for name in COPY:
@@ -89,9 +104,8 @@ def test_every_file_exists_with_its_schema(run):
 
 
 def test_row_counts_follow_the_group_sizes(run):
-    import yaml
 
-    cfg = yaml.safe_load((run / "config/config.yaml").read_text())["mmzero"]
+    cfg = effective_config(run, "config_mmzero")["mmzero"]
     for r in (1, 2):
         t = tables(run, r)
         groups = t["proposals"].group_by("group_id").len()
@@ -250,7 +264,6 @@ _GENERATES = {"proposer": "propose_concepts", "coder": "write_code", "solver": "
 
 
 def test_evolmm_rounds_end_to_end(run, tmp_path):
-    import yaml
 
     # The warm-up teaches the method's own formats: EvoLMM warms up the same base model on its
     # Proposer and Solver examples (fewer items than the default, to keep the test short).
@@ -259,7 +272,7 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
     snakemake(workdir, "--configfile", ".test/config_evolmm.yaml")
     warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
     assert set(warm["examples_per_role"]) == {"evolmm_proposer", "evolmm_solver"}
-    cfg = yaml.safe_load((workdir / "config/config.yaml").read_text())["evolmm"]
+    cfg = effective_config(workdir, "config_evolmm")["evolmm"]
     for r in (1, 2):
         d = workdir / f"results/round_{r}"
         images = read_parquet(d / "images.parquet", IMAGES)
@@ -294,11 +307,10 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
 
 
 def test_evaluation_of_base_and_every_round(run):
-    import yaml
 
     from evovlm.schema import EVAL
 
-    n_items = yaml.safe_load((run / "config/config.yaml").read_text()).get("eval", {})
+    n_items = effective_config(run, "config_mmzero").get("eval", {})
     n_items = n_items.get("builtin_items", 32)
     table = pl.read_parquet(run / "results/eval/accuracy.parquet")
     assert table["policy"].to_list() == ["base", "round_1", "round_2"]
