@@ -210,7 +210,7 @@ def test_round_two_samples_from_round_one_checkpoints(run):
 
 
 def test_raising_rounds_never_reruns_finished_rounds(run):
-    proc = snakemake(run, "-n", "--config", "rounds=3")
+    proc = snakemake(run, "-n", "--configfile", ".test/config_mmzero.yaml", "--config", "rounds=3")
     out = proc.stdout + proc.stderr
     assert "round=3" in out
     assert "round=1" not in out and "round=2" not in out  # only round 3 jobs are planned
@@ -222,7 +222,15 @@ def test_shard_count_does_not_change_rows(run, tmp_path):
     # Ask for the gathered tables themselves: `--until` with a rule that is both upstream and
     # downstream of another until-rule (gather_shards) trips Snakemake's scheduler (issue 823).
     targets = [f"results/round_1/{name}.parquet" for name in ("proposals", "programs", "answers")]
-    snakemake(workdir, *targets, "--config", "rounds=1", "shards=3")
+    snakemake(
+        workdir,
+        *targets,
+        "--configfile",
+        ".test/config_mmzero.yaml",
+        "--config",
+        "rounds=1",
+        "shards=3",
+    )
     one = tables(run, 1)
     for name, spec in (("proposals", PROPOSALS), ("programs", PROGRAMS), ("answers", ANSWERS)):
         three = read_parquet(workdir / f"results/round_1/{name}.parquet", spec)
@@ -333,7 +341,7 @@ def test_report_builds_from_the_run(run):
 
     from tests.test_report import not_blank
 
-    snakemake(run, "--report", "report.html")
+    snakemake(run, "--configfile", ".test/config_mmzero.yaml", "--report", "report.html")
     page = (run / "report.html").read_text()
     figures = ["rounds.png", "eval.png", "pseudolabels.png"]
     figures += [
