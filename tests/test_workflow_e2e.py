@@ -385,7 +385,8 @@ def test_report_builds_from_the_run(run):
 
 def test_toy_plugin_method_end_to_end(run, tmp_path):
     """A third method defined only in tests/toy_plugin (module, rules file, script, template):
-    two real rounds of generation, scoring, GRPO training and summary, with no other change."""
+    two real rounds of generation, scoring, GRPO training (on two processes under accelerate)
+    and summary, with no other change."""
     import os
 
     toy = REPO / "tests" / "toy_plugin"
@@ -424,3 +425,6 @@ def test_toy_plugin_method_end_to_end(run, tmp_path):
     )
     log = (workdir / "logs/toy_reply/round_2.1-of-1.log").read_text()
     assert "results/round_1/checkpoint/speaker" in log
+    # train.num_processes 2 in its config: each job ran as a module under accelerate
+    train_log = (workdir / "logs/train_policy/round_1.speaker.log").read_text()
+    assert "accelerate.commands.launch --num_processes 2 --module evovlm.train" in train_log

@@ -23,7 +23,8 @@ loss, the KL term against the round's starting weights (``beta > 0``), optimiser
 The package: :mod:`~evovlm.train.config` (the ``train`` section), :mod:`~evovlm.train.grouping`
 (samples -> groups, pure functions), :mod:`~evovlm.train.replay` (all TRL coupling),
 :mod:`~evovlm.train.checkpoint` (loading, atomic save, copy, resume) and :mod:`~evovlm.train.run`
-(one lineage's run). Everything public is re-exported here.
+(one lineage's run), :mod:`~evovlm.train.job` (a rule's job, here or under ``accelerate
+launch -m evovlm.train``). Everything public is re-exported here.
 """
 
 from evovlm.train.checkpoint import (
@@ -47,8 +48,9 @@ from evovlm.train.grouping import (
     prompt_token_ids,
     sample_rows,
 )
+from evovlm.train.job import accelerate_command, launch, run_job
 from evovlm.train.replay import adaptive_beta, cached_reward, make_rollout_func, plan_batches
-from evovlm.train.run import accelerate_command, train_policy, train_role
+from evovlm.train.run import train_policy, train_role
 
 __all__ = [
     "DEFAULT_LORA_TARGETS",
@@ -64,11 +66,13 @@ __all__ = [
     "copy_policy",
     "evolmm_role_samples",
     "identity_adapter",
+    "launch",
     "lora_target_names",
     "make_rollout_func",
     "mmzero_role_samples",
     "plan_batches",
     "prompt_token_ids",
+    "run_job",
     "sample_rows",
     "save_checkpoint",
     "train_policy",

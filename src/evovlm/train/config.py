@@ -75,7 +75,7 @@ class TrainConfig:
     keep_trl_checkpoints: bool = (
         False  # keep train/{lineage}_trl/ after success (default: delete it)
     )
-    num_processes: int = 1  # >1: the rule script re-executes itself under `accelerate launch`
+    num_processes: int = 1  # >1: the job runs under `accelerate launch --module evovlm.train`
     report_to: str = "none"  # TRL/transformers logging integration: none | tensorboard | wandb
 
     @property

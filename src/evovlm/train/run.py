@@ -1,5 +1,5 @@
 """One lineage's training run: each role's groups through the replay trainer, then the
-checkpoint; and the ``accelerate launch`` command for several processes."""
+checkpoint (a whole job, with its tables and several processes: :mod:`evovlm.train.job`)."""
 
 from __future__ import annotations
 
@@ -338,18 +338,3 @@ def _finish(summary: dict[str, Any], started: float) -> None:
     summary["seconds_total"] = time.perf_counter() - started
     steps = summary["seconds_per_step"]
     summary["mean_seconds_per_step"] = sum(steps) / len(steps) if steps else None
-
-
-def accelerate_command(
-    script: str, num_processes: int, extra: list[str] | None = None
-) -> list[str]:
-    """``accelerate launch`` command line running ``script`` on ``num_processes`` processes."""
-    return [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--num_processes",
-        str(num_processes),
-        *(extra or []),
-        script,
-    ]

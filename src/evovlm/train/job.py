@@ -1,0 +1,94 @@
+"""A training job: what the ``train_policy`` rule hands over, as one JSON-able dict, and how it
+runs, in this process or on several under ``accelerate launch -m evovlm.train --job FILE``.
+
+The dict holds plain values only (method, plug-ins, lineage, input tables, policy, the ``train``
+section, sampling temperatures and options, output paths), so the rule script, the module entry
+point and a test all run a job the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+JOB_KEYS = (
+    "method",
+    "plugins",
+    "lineage",
+    "inputs",
+    "rewards",
+    "policy",
+    "train",
+    "temperatures",
+    "sample_options",
+    "checkpoint",
+    "summary",
+    "work_dir",
+)
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Read the job's tables, train its lineage, write the checkpoint and (main process) the
+    summary JSON; return the summary."""
+    from evovlm import methods
+    from evovlm.schema import SPECS
+    from evovlm.tables import read_or_exit
+    from evovlm.train.config import TrainConfig
+    from evovlm.train.run import train_policy
+
+    missing = [key for key in JOB_KEYS if key not in job and key != "plugins"]
+    if missing:
+        raise ValueError(f"training job lacks {missing}")
+    method = methods.from_config({"method": job["method"], "plugins": job.get("plugins") or []})
+    cfg = TrainConfig.from_dict(job["train"], job["method"])
+    rewards = {Path(p).stem: read_or_exit(p, SPECS["rewards"]) for p in job["rewards"]}
+    tables = {
+        name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
+    }
+    samples = method.role_samples(tables, rewards, job["sample_options"])
+    summary = train_policy(
+        job["policy"], samples, cfg, job["checkpoint"], job["work_dir"], job["temperatures"]
+    )
+    if os.environ.get("RANK", "0") == "0":
+        summary["lineage"] = job["lineage"]
+        Path(job["summary"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(job["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def accelerate_command(num_processes: int, job_file: str | os.PathLike) -> list[str]:
+    """The ``accelerate launch`` command that runs ``job_file`` on ``num_processes`` processes,
+    each as ``python -m evovlm.train --job job_file``."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(num_processes),
+        "--module",
+        "evovlm.train",
+        "--job",
+        str(job_file),
+    ]
+
+
+def launch(job: dict[str, Any]) -> int:
+    """Run ``job`` here, or, with ``train.num_processes`` > 1, write it next to its work folder
+    and run it under ``accelerate launch``; return the exit status."""
+    num_processes = int((job.get("train") or {}).get("num_processes", 1) or 1)
+    if num_processes <= 1 or "LOCAL_RANK" in os.environ:
+        run_job(job)
+        return 0
+    job_file = Path(job["work_dir"]).with_suffix(".job.json")
+    job_file.parent.mkdir(parents=True, exist_ok=True)
+    job_file.write_text(json.dumps(job))
+    command = accelerate_command(num_processes, job_file)
+    print("running:", " ".join(command), file=sys.stderr)
+    returncode = subprocess.run(command, stderr=sys.stderr).returncode
+    if returncode == 0:
+        job_file.unlink(missing_ok=True)
+    return returncode
