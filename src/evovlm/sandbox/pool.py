@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import os
 import queue
-import select
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -23,7 +21,7 @@ import threading
 import time
 
 from .config import LANGUAGES, RenderConfig, RenderResult
-from .protocol import MAX_HEADER, MAX_PNG, decode_result, write_frame
+from .protocol import decode_result, read_response, write_frame
 
 _BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); from evovlm.sandbox.worker import main; main()"
@@ -47,34 +45,6 @@ def _scrubbed_env(root: str) -> dict[str, str]:
     }
 
 
-def _read_response(fd: int, deadline: float) -> bytes | None:
-    """One encoded result (header frame + PNG frame), or None at EOF, deadline or oversize."""
-    buf = bytearray()
-
-    def fill(n: int) -> bool:
-        while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
-            if ready:
-                chunk = os.read(fd, n - len(buf))
-                if not chunk:
-                    return False
-                buf.extend(chunk)
-        return True
-
-    if not fill(4):
-        return None
-    (n,) = struct.unpack_from(">I", buf, 0)
-    if n > MAX_HEADER or not fill(4 + n + 4):
-        return None
-    (m,) = struct.unpack_from(">I", buf, 4 + n)
-    if m > MAX_PNG or not fill(8 + n + m):
-        return None
-    return bytes(buf)
-
-
 class _Handle:
     """One warm worker process."""
 
@@ -95,7 +65,7 @@ class _Handle:
         setup = {"config": cfg.to_dict(), "root": root, "landlock_reads": landlock_reads}
         try:
             write_frame(self.proc.stdin.fileno(), json.dumps(setup).encode())
-            hello = _read_response(self.proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
+            hello = read_response(self.proc.stdout.fileno(), time.monotonic() + _START_TIMEOUT_S)
             if hello is None:
                 raise RuntimeError("render worker did not start (see the log above)")
             self.info = json.loads(decode_result(hello).error or "{}")
@@ -115,7 +85,7 @@ class _Handle:
         try:
             payload = json.dumps({"language": language, "code": code}).encode()
             write_frame(self.proc.stdin.fileno(), payload)
-            data = _read_response(self.proc.stdout.fileno(), deadline)
+            data = read_response(self.proc.stdout.fileno(), deadline)
             if data is not None:
                 return decode_result(data)
         except (OSError, ValueError):

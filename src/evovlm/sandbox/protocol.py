@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import struct
+import time
 
 from .config import RenderResult
 
@@ -47,6 +49,35 @@ def read_frame(fd: int, limit: int) -> bytes | None:
     if n > limit:
         raise ValueError(f"frame of {n} bytes over the limit of {limit}")
     return read_exact(fd, n)
+
+
+def read_response(fd: int, deadline: float) -> bytes | None:
+    """One encoded result (header frame + PNG frame) as :func:`encode_result` writes it, or
+    None at end of stream, at the ``time.monotonic()`` deadline or when oversize."""
+    buf = bytearray()
+
+    def fill(n: int) -> bool:
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if ready:
+                chunk = os.read(fd, n - len(buf))
+                if not chunk:
+                    return False
+                buf.extend(chunk)
+        return True
+
+    if not fill(4):
+        return None
+    (n,) = _LEN.unpack_from(buf, 0)
+    if n > MAX_HEADER or not fill(4 + n + 4):
+        return None
+    (m,) = _LEN.unpack_from(buf, 4 + n)
+    if m > MAX_PNG or not fill(8 + n + m):
+        return None
+    return bytes(buf)
 
 
 def encode_result(result: RenderResult) -> bytes:

@@ -267,33 +267,33 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
     if problems:
         return RenderResult(*problems[0])
     if opaque is not None:
-        return encode_rgb(opaque)
+        return encode_rgb(*opaque)
     return finish_rgba(rgba, max(cfg.width, cfg.height))
 
 
 def _opaque_image(image_surface):
-    """The surface as an RGB PIL image when every pixel is opaque (always, after the white
-    background), converted in C; None otherwise."""
+    """(RGB PIL image, its one colour or None) when every pixel of the surface is opaque
+    (always, after the white background), in one pass over the pixels; None otherwise."""
     import sys
 
+    import numpy as np
     from PIL import Image
 
     width, height = image_surface.get_width(), image_surface.get_height()
-    if width == 0 or height == 0:
+    stride = image_surface.get_stride()
+    if width == 0 or height == 0 or stride % 4:
         return None
-    raw = "BGRA" if sys.byteorder == "little" else "ARGB"
-    image = Image.frombuffer(
-        "RGBA",
-        (width, height),
-        bytes(image_surface.get_data()),
-        "raw",
-        raw,
-        image_surface.get_stride(),
-        1,
-    )
-    if image.getextrema()[3][0] != 255:
+    data = bytes(image_surface.get_data())
+    # Native-endian ARGB32: alpha is the top byte of each 32-bit pixel.
+    px = np.frombuffer(data, np.uint32).reshape(height, stride // 4)[:, :width]
+    if px.min() < 0xFF000000:  # some alpha below 255
         return None
-    return image.convert("RGB")
+    flat = px[0, 0] if (px == px[0, 0]).all() else None
+    raw = "BGRX" if sys.byteorder == "little" else "XRGB"
+    image = Image.frombuffer("RGB", (width, height), data, "raw", raw, stride, 1)
+    if flat is not None:
+        flat = (int(flat >> 16) & 255, int(flat >> 8) & 255, int(flat) & 255)
+    return image, flat
 
 
 def _cairo_pixels(image_surface):

@@ -5,8 +5,9 @@ confines itself (:mod:`evovlm.sandbox.jail`) before its request exists: the work
 next one while the current program runs (or while idle), so a request only has to be handed
 over. For each request (a JSON frame on stdin) the worker passes it to the ready process, waits
 for its result with the wall-clock deadline, kills its process group, and answers with a result
-frame on stdout; reaping and removing the private directory happen after the answer. Programs
-never share an interpreter.
+frame on stdout; reaping and removing the private directory happen after the answer. Python
+programs never share an interpreter; SVG documents (data, not code) are rendered one after the
+other by one confined SVG process per worker (:meth:`Worker.run_svg`), replaced after a fault.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ import tempfile
 import time
 
 from .config import RenderConfig, RenderResult
+from .jail import BATCH_MARGIN_MB
 from .protocol import (
     MAX_HEADER,
     MAX_PNG,
     decode_result,
     encode_result,
     read_frame,
+    read_response,
     write_all,
     write_frame,
 )
@@ -140,6 +143,28 @@ class _Child:
     def __init__(self, pid: int, private: str, request_fd: int, result_fd: int):
         self.pid, self.private = pid, private
         self.request_fd, self.result_fd = request_fd, result_fd
+        self.served = 0  # documents answered (SVG batch processes serve many)
+
+
+#: SVG statuses after which a batch process carries on with the next document; after any other
+#: (a violation ends the process anyway; memory or a crash may leave it in a bad state) the
+#: next document gets a fresh process.
+_BATCH_KEEPS = frozenset(("ok", "blank_image", "empty", "not_code", "parse_error", "too_large"))
+_BATCH_MAX_DOCS = 1000
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_and_size(pid: int) -> tuple[float, int]:
+    """(CPU seconds used, address space in bytes) of a child process, from /proc; (inf, 0) when
+    it cannot be read (then the child is retired)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        # after the command name: state is field 3; utime, stime 14, 15; vsize 23 (1-based)
+        cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return cpu, int(fields[20])
+    except (OSError, IndexError, ValueError):
+        return float("inf"), 0
 
 
 class Worker:
@@ -156,7 +181,9 @@ class Worker:
         self.base_address_space = _address_space()
         self.count = 0
         self.next: _Child | None = None  # forked ahead, waiting for the next request
-        self.done: _Child | None = None  # answered, still to be reaped
+        self.done: list[_Child] = []  # answered, still to be reaped
+        self.svg: _Child | None = None  # the SVG batch process (see jail.child_main)
+        self.svg_used = False  # then a fresh SVG process is forked ahead when idle
         import gc
 
         gc.collect()
@@ -168,7 +195,7 @@ class Worker:
         if self.libc is not None and self.libc.unshare(0x40000000) == 0:  # CLONE_NEWNET
             self.netns = True
 
-    def _fork(self) -> _Child:
+    def _fork(self, batch: bool = False) -> _Child:
         from .jail import child_main
 
         self.count += 1
@@ -190,6 +217,7 @@ class Worker:
                     self.read_roots,
                     self.landlock_reads,
                     self.libc,
+                    batch,
                 )
             finally:
                 os._exit(71)
@@ -223,23 +251,88 @@ class Worker:
     def idle(self) -> None:
         """Between requests: reap the last program and make sure the next one's process is
         forked (it confines and warms itself on its own), so a request finds it ready."""
-        if self.done is not None:
-            self._end(self.done)
-            self.done = None
+        self._reap()
         if self.next is None:
             self.next = self._fork()
+        if self.svg is None and self.svg_used:
+            self.svg = self._fork(batch=True)
+
+    def _reap(self) -> None:
+        while self.done:
+            self._end(self.done.pop())
 
     def close(self) -> None:
-        for child in (self.done, self.next):
+        self._reap()
+        for child in (self.next, self.svg):
             if child is not None:
                 self._end(child)
-        self.done = self.next = None
+        self.next = self.svg = None
+
+    def _retire_svg(self) -> None:
+        """The SVG process gets no more documents: end of stream (it exits), reaped when idle."""
+        child, self.svg = self.svg, None
+        if child is not None:
+            try:
+                os.close(child.request_fd)
+            except OSError:
+                pass
+            child.request_fd = -1
+            self.done.append(child)
+
+    def run_svg(self, code: str | None) -> RenderResult:
+        """One SVG document in the SVG batch process, under the same deadline and limits as a
+        program of its own. If the process dies or misses the deadline, this document gets the
+        status (timeout, memory, crash...) and the next one a fresh process."""
+        start = time.perf_counter()
+        self.svg_used = True
+        self._reap()
+        payload = json.dumps({"language": "svg", "code": code}).encode()
+        child = self.svg
+        try:
+            if child is None:
+                raise BrokenPipeError
+            write_frame(child.request_fd, payload)
+        except OSError:  # none ready, or the ready one died: a fresh one
+            if child is not None:
+                self._end(child)
+            child = self.svg = self._fork(batch=True)
+            write_frame(child.request_fd, payload)
+        deadline = time.monotonic() + self.cfg.timeout_s
+        data = read_response(child.result_fd, deadline)
+        result = None
+        if data is not None:
+            try:
+                result = decode_result(data)
+            except ValueError as exc:
+                result = RenderResult("runtime_error", f"unreadable result from program: {exc}")
+                data = None
+        if data is None:  # dead, late or garbage: this document's status, a fresh process next
+            self.svg = None
+            late = time.monotonic() >= deadline
+            status, rusage = self._end(child)
+            if late:
+                result = RenderResult("timeout", f"wall clock over {self.cfg.timeout_s:g} s")
+            elif result is None:
+                result = _exit_result(status, rusage, self.cfg)
+        else:
+            child.served += 1
+            cpu, size = _cpu_and_size(child.pid)
+            grown = size - self.base_address_space
+            if (
+                result.status not in _BATCH_KEEPS
+                or child.served >= _BATCH_MAX_DOCS
+                or cpu >= self.cfg.cpu_seconds
+                or grown >= BATCH_MARGIN_MB * 1024 * 1024
+            ):
+                self._retire_svg()
+        result.render_ms = (time.perf_counter() - start) * 1000.0
+        return result
 
     def run(self, language: str, code: str | None) -> RenderResult:
+        if language == "svg":
+            return self.run_svg(code)
         start = time.perf_counter()
-        if self.done is not None:
-            self._end(self.done)
-            self.done = None
+        self._reap()
         payload = json.dumps({"language": language, "code": code}).encode()
         child, self.next = self.next, None
         try:
@@ -259,7 +352,7 @@ class Worker:
         except OSError:
             pass
         if data and not timed_out:
-            self.done = child  # reaped while idle, after the answer has gone
+            self.done.append(child)  # reaped while idle, after the answer has gone
         else:
             status, rusage = self._end(child)
         if timed_out:
