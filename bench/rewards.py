@@ -15,6 +15,7 @@ import time
 
 import polars as pl
 
+from evovlm.parse import PROPOSAL_TAGS
 from evovlm.rewards import (
     MMZeroRewardConfig,
     bleu_clusters,
@@ -123,17 +124,7 @@ def round_frames(n: int, k: int, m: int, seed: int):
         pl.DataFrame(
             prop_rows,
             orient="row",
-            schema=[
-                "proposal_id",
-                "group_id",
-                "parse_ok",
-                "content_type",
-                "caption",
-                "easy_question",
-                "easy_answer",
-                "hard_question",
-                "hard_answer",
-            ],
+            schema=["proposal_id", "group_id", "parse_ok", *PROPOSAL_TAGS],
         ),
         pl.DataFrame(
             prog_rows, orient="row", schema=["program_id", "proposal_id", "extract_status"]

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from evovlm import synth
+from evovlm import parse, synth
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 N_PER_KIND = 40
@@ -317,14 +317,7 @@ def test_kinds_filter_and_errors():
 
 def test_item_to_proposal_fields(items):
     fields = synth.item_to_proposal_fields(items[0])
-    assert list(fields) == [
-        "content_type",
-        "caption",
-        "easy_question",
-        "easy_answer",
-        "hard_question",
-        "hard_answer",
-    ]
+    assert tuple(fields) == parse.PROPOSAL_TAGS
     assert fields["easy_answer"] == items[0].easy_answer
     assert all(isinstance(v, str) and v for v in fields.values())
 

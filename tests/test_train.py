@@ -535,3 +535,48 @@ def test_a_role_scaled_to_zero_learning_rate_changes_no_weight(
     after_still, after_moved = _state(tmp_path / "still"), _state(tmp_path / "moved")
     assert all(torch.equal(before[k], after_still[k]) for k in before)
     assert not all(torch.equal(before[k], after_moved[k]) for k in before)
+
+
+def test_any_other_grpo_option_passes_through_from_train_trl(
+    tiny_model_dir, text_samples, tmp_path
+):
+    """train.trl reaches trl.GRPOConfig as it is: a linear schedule with 4 warm-up steps starts
+    below half the learning rate (without the option it starts at the full rate)."""
+    runs = {}
+    for name, trl_options in (("warm", {"warmup_steps": 4}), ("plain", {})):
+        runs[name] = train.train_policy(
+            str(tiny_model_dir),
+            {"proposer": text_samples},
+            _config(learning_rate=1e-3, max_steps=2, lr_scheduler_type="linear", trl=trl_options),
+            tmp_path / name,
+            tmp_path / f"w_{name}",
+        )
+    first_lr = {
+        name: next(
+            h["learning_rate"] for h in run["roles"]["proposer"]["log_history"] if "loss" in h
+        )
+        for name, run in runs.items()
+    }
+    assert first_lr["plain"] == pytest.approx(1e-3)
+    assert first_lr["warm"] < 0.5e-3
+
+
+def test_train_trl_options_are_checked_before_any_job():
+    from evovlm.config import ConfigError, validate_config
+
+    validate_config({"train": {"trl": {"warmup_steps": 2, "adam_beta2": 0.99}}})
+    with pytest.raises(ConfigError, match=r"'train.trl.warmup_step'.*did you mean 'warmup_steps'"):
+        validate_config({"train": {"trl": {"warmup_step": 2}}})
+    with pytest.raises(ConfigError, match=r"'train.trl.beta': evovlm sets this"):
+        validate_config({"train": {"trl": {"beta": 0.5}}})
+
+
+def test_the_options_evovlm_derives_are_real_grpo_options():
+    """Every GRPOConfig option evovlm sets itself exists in the installed TRL (the train
+    section's declaration in the schema is checked in tests/test_config.py)."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    grpo_fields = {f.name for f in dataclasses.fields(GRPOConfig)}
+    assert train.config.DERIVED_TRL_OPTIONS <= grpo_fields

@@ -191,6 +191,9 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
     _fill_defaults(config, schema)
     check_model_path(config)
     check_benchmark_paths(config)
+    from evovlm.train.config import check_trl_options  # imports TRL only for train.trl options
+
+    check_trl_options(config.get("train", {}).get("trl"))
     return config
 
 
@@ -243,6 +246,61 @@ def check_benchmark_paths(config: dict) -> None:
                 f"config key 'eval.benchmarks.{i}.path': file {bench['path']!r} does not exist; "
                 "fix: point it at a local .parquet or .jsonl benchmark file"
             )
+
+
+_PYTHON_TYPES = {
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "string": str,
+    "array": list,
+    "object": dict,
+}
+
+
+def section_schema(path: str, schema: dict | None = None) -> dict:
+    """The schema node of config section ``path`` ("train", "rewards.mmzero")."""
+    node = schema or load_schema()
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def section_defaults(path: str) -> dict:
+    """The defaults of config section ``path`` as the schema declares them (a deep copy)."""
+    section: dict = {}
+    _fill_defaults(section, section_schema(path))
+    return section
+
+
+def schema_dataclass(path: str, **options):
+    """Class decorator: a dataclass whose fields are the keys of config section ``path`` in the
+    schema, in its order, with its defaults (the one declaration of each key: its type, default
+    and help live in ``config.schema.yaml``; the class body holds only behaviour). The field's
+    ``metadata["help"]`` is the schema's description; a ``number`` default is a float.
+    ``options`` go to :func:`dataclasses.dataclass` (``frozen=True``)."""
+    import dataclasses
+
+    def wrap(cls):
+        annotations = dict(cls.__dict__.get("__annotations__", {}))
+        for key, sub in section_schema(path)["properties"].items():
+            kind = sub.get("type")
+            annotations[key] = _PYTHON_TYPES.get(kind, Any) if isinstance(kind, str) else Any
+            default = sub["default"]
+            if kind == "number" and isinstance(default, int) and not isinstance(default, bool):
+                default = float(default)
+            meta = {"help": sub.get("description", "")}
+            if isinstance(default, (list, dict)):
+                value = dataclasses.field(
+                    default_factory=lambda d=default: copy.deepcopy(d), metadata=meta
+                )
+            else:
+                value = dataclasses.field(default=default, metadata=meta)
+            setattr(cls, key, value)
+        cls.__annotations__ = annotations
+        return dataclasses.dataclass(cls, **options)
+
+    return wrap
 
 
 def section_from_dict(cls, data: dict | None, section: str):

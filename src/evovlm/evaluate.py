@@ -13,14 +13,13 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from evovlm import parse, prompts, synth
-from evovlm.config import section_from_dict
+from evovlm.config import schema_dataclass, section_from_dict
 from evovlm.engines import Request
 from evovlm.grade import grade
 from evovlm.schema import BENCHMARK, EVAL, frame_from_rows
@@ -30,17 +29,10 @@ BUILTIN = "procedural"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-@dataclass(frozen=True)
+@schema_dataclass("eval", frozen=True)
 class EvalConfig:
-    """Config section ``eval``."""
-
-    enabled: bool = True  # evaluate the base model and every round's Solver
-    builtin_items: int = 32  # procedural items (two questions each); 0 = none
-    seed: int = 1000  # item seed of the built-in benchmark (the warm-up uses its own)
-    benchmarks: list = field(default_factory=list)  # [{name, path}]: local Parquet/JSONL files
-    max_items: int = 0  # per local benchmark, the first N items; 0 = all
-    temperature: float = 0.0  # 0 = greedy
-    max_tokens: int = 96  # new tokens per answer
+    """Config section ``eval``. Keys, defaults and help are
+    declared once, in the schema's ``eval`` section."""
 
     @classmethod
     def from_dict(cls, d: dict | None) -> EvalConfig:

@@ -17,14 +17,7 @@ from evovlm.engines import Request
 from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, frame_from_rows
 from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
 
-PROPOSAL_FIELDS = (
-    "content_type",
-    "caption",
-    "easy_question",
-    "easy_answer",
-    "hard_question",
-    "hard_answer",
-)
+PROPOSAL_FIELDS = parse.PROPOSAL_TAGS  # the proposal's columns: its six tags (evovlm.parse)
 
 
 def seed_topics(configured: list[str] | None) -> list[str]:

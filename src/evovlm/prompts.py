@@ -16,6 +16,9 @@ from typing import Any
 
 import jinja2
 
+# The content types and the six proposal tags are declared once, in evovlm.parse.
+from evovlm.parse import CONTENT_TYPES, PROPOSAL_TAGS  # noqa: F401 (re-exported)
+
 DEFAULT_SEED_TOPICS: list[str] = [
     "chart and graph understanding",
     "statistical and trend analysis",
@@ -27,24 +30,6 @@ DEFAULT_SEED_TOPICS: list[str] = [
     "basic shape and object perception",
 ]
 
-CONTENT_TYPES: tuple[str, ...] = (
-    "data_chart",
-    "diagram",
-    "geometry",
-    "timeline",
-    "map",
-    "table",
-    "other",
-)
-
-PROPOSAL_TAGS: tuple[str, ...] = (
-    "content_type",
-    "caption",
-    "easy_question",
-    "easy_answer",
-    "hard_question",
-    "hard_answer",
-)
 
 # role -> (template file, whether the role sees an image)
 ROLES: dict[str, tuple[str, bool]] = {

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evovlm.config import section_defaults
 from evovlm.engines import (
     Engine,
     Request,
@@ -40,14 +41,13 @@ class Shard:
         return list(items[self.index - 1 :: self.count])
 
 
+# Sampling keys of a role's config section; a missing key keeps SamplingParams' default.
+_SAMPLING_KEYS = {"temperature": float, "top_p": float, "top_k": int, "max_tokens": int}
+
+
 def sampling_params(cfg: dict[str, Any], n: int) -> SamplingParams:
-    return SamplingParams(
-        n=n,
-        temperature=float(cfg.get("temperature", 1.0)),
-        top_p=float(cfg.get("top_p", 1.0)),
-        top_k=int(cfg.get("top_k", 0)),
-        max_tokens=int(cfg.get("max_tokens", 256)),
-    )
+    options = {key: cast(cfg[key]) for key, cast in _SAMPLING_KEYS.items() if key in cfg}
+    return SamplingParams(n=n, **options)
 
 
 class LazyEngine:
@@ -67,17 +67,18 @@ class LazyEngine:
 
 def engine_from_config(model: str, engine_cfg: dict[str, Any], dtype: str = "auto") -> LazyEngine:
     """A lazy engine for ``model``; the policy is named in the job's log (stderr)."""
-    configured = engine_cfg.get("backend", "auto")
+    engine_cfg = {**section_defaults("engine"), **engine_cfg}  # the schema's defaults
+    configured = engine_cfg["backend"]
     backend = resolve_backend(configured)  # the log names the engine that runs, not "auto"
     note = f", engine.backend: {configured}" if configured != backend else ""
     print(f"policy: {model} (engine: {backend}{note})", file=sys.stderr)
     options = {
-        "hf": {"batch_size": engine_cfg.get("batch_size", 16), "dtype": dtype},
+        "hf": {"batch_size": engine_cfg["batch_size"], "dtype": dtype},
         "vllm": {
             "dtype": dtype,
-            "gpu_memory_utilization": engine_cfg.get("gpu_memory_utilization", 0.85),
-            "tensor_parallel_size": engine_cfg.get("tensor_parallel_size", 1),
-            "max_model_len": engine_cfg.get("max_model_len", 8192),
+            "gpu_memory_utilization": engine_cfg["gpu_memory_utilization"],
+            "tensor_parallel_size": engine_cfg["tensor_parallel_size"],
+            "max_model_len": engine_cfg["max_model_len"],
         },
     }
     return LazyEngine(lambda: make_engine(model, backend, **options))

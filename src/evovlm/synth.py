@@ -30,7 +30,8 @@ KINDS: tuple[str, ...] = (
     "table",
 )
 
-CONTENT_TYPES: dict[str, str] = {
+# each item kind's content type (one of evovlm.parse.CONTENT_TYPES)
+KIND_CONTENT_TYPE: dict[str, str] = {
     "bar_chart": "data_chart",
     "line_chart": "data_chart",
     "pie_chart": "data_chart",
@@ -884,7 +885,7 @@ def make_item(seed: int, index: int, kind: str) -> SynthItem:
     return SynthItem(
         item_id=f"synth-{seed}-{index:05d}-{kind}",
         kind=kind,
-        content_type=CONTENT_TYPES[kind],
+        content_type=KIND_CONTENT_TYPE[kind],
         caption=spec.caption(data),
         easy_question=easy_question,
         easy_answer=easy_answer,
@@ -922,7 +923,7 @@ def item_to_proposal_fields(item: SynthItem) -> dict[str, str]:
 
 
 __all__ = [
-    "CONTENT_TYPES",
+    "KIND_CONTENT_TYPE",
     "KINDS",
     "SynthItem",
     "generate_items",

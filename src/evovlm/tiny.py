@@ -18,11 +18,11 @@ import argparse
 import json
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from evovlm.config import section_from_dict
+from evovlm.config import schema_dataclass, section_from_dict
 
 # The special tokens Qwen-VL's modelling code and chat template expect.
 SPECIAL_TOKENS = [
@@ -55,20 +55,10 @@ CHAT_TEMPLATE = (
 )
 
 
-@dataclass(frozen=True)
+@schema_dataclass("tiny", frozen=True)
 class TinySpec:
-    """Size and seed of the embedded model (config key ``tiny``)."""
-
-    seed: int = 0  # RNG seed of the weights (same seed, same bytes)
-    vocab_size: int = 4096  # BPE vocabulary size including special tokens
-    hidden_size: int = 128  # language model width
-    num_layers: int = 2  # language model decoder layers
-    num_heads: int = 4  # attention heads (head_dim = hidden_size / num_heads)
-    intermediate_size: int = 512  # MLP width of the language model
-    vision_depth: int = 2  # vision transformer blocks
-    vision_hidden_size: int = 64  # vision transformer width
-    min_pixels: int = 28 * 28 * 4  # image processor lower bound (pixels)
-    max_pixels: int = 28 * 28 * 64  # image processor upper bound: at most 64 image tokens
+    """Size and seed of the embedded model (config key ``tiny``). Keys, defaults and help are
+    declared once, in the schema's ``tiny`` section."""
 
     @classmethod
     def from_dict(cls, d: dict | None) -> TinySpec:

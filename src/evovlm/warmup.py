@@ -18,25 +18,17 @@ import json
 import random
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evovlm import prompts, synth
-from evovlm.config import section_from_dict
+from evovlm.config import schema_dataclass, section_from_dict
 
 
-@dataclass(frozen=True)
+@schema_dataclass("warmup", frozen=True)
 class WarmupConfig:
-    """Config section ``warmup`` (used only when model.base is 'embedded')."""
-
-    enabled: bool = True  # false: the embedded base is the raw random model
-    items: int = 192  # procedural items; each gives one example per role
-    epochs: float = 8.0  # passes over the examples
-    learning_rate: float = 5e-3  # AdamW peak learning rate (linear decay)
-    batch_size: int = 8  # examples per step
-    max_length: int = 768  # longest example in tokens (longer ones are dropped, not truncated)
-    seed: int = 0  # item generator and trainer seed
+    """Config section ``warmup`` (used only when model.base is 'embedded'). Keys, defaults and help are
+    declared once, in the schema's ``warmup`` section."""
 
     @classmethod
     def from_dict(cls, d: dict | None) -> WarmupConfig:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from evovlm.grade import DEFAULT_REL_TOL
+from evovlm.config import schema_dataclass
 
 _C = TypeVar("_C")
 
@@ -58,69 +58,10 @@ class _RewardConfig:
     _section = "rewards"
 
 
-@dataclass(frozen=True)
+@schema_dataclass("rewards.mmzero", frozen=True)
 class MMZeroRewardConfig(_RewardConfig):
-    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from SPEC.md."""
-
-    # Proposer reward when its reply does not parse (missing caption or question/answer tags).
-    invalid_proposal_reward: float = -1.0
-    # Visual verification s_j is capped at this inside the Proposer reward (not the Coder's).
-    visual_verification_cap: float = 0.5
-    # When the mean difficulty d_j over a proposal's rendered images is below this ...
-    easy_threshold: float = 0.15
-    # ... the Proposer loses this much (its questions are too easy for the Solver).
-    easy_penalty: float = 0.3
-    # Two texts of one field are linked when their BLEU distance (1 - BLEU) is under this.
-    diversity_threshold: float = 0.25
-    # Weight of the caption's cluster size in the text-diversity penalty.
-    diversity_caption_weight: float = 0.45
-    # Weight of the easy question's cluster size in the text-diversity penalty.
-    diversity_easy_question_weight: float = 0.20
-    # Weight of the hard question's cluster size in the text-diversity penalty.
-    diversity_hard_question_weight: float = 0.35
-    # Text-diversity penalty = min(max, scale * sum_f weight_f * (cluster size_f - 1)).
-    diversity_scale: float = 0.5
-    # Upper bound of the text-diversity penalty.
-    diversity_max: float = 0.5
-    # A content type with more than this share of the batch's valid proposals is penalised ...
-    content_type_share: float = 0.5
-    # ... by this much at share 1, linearly from 0 at the share above (proposals of that type).
-    content_type_penalty: float = 0.15
-    # Coder reward for a program that rendered: this + s + d of its own image.
-    render_reward: float = 1.0
-    # Coder reward for code of the right language that failed to render.
-    render_failed_reward: float = -0.1
-    # Coder reward for an empty reply or one with no code of the right language.
-    not_code_reward: float = -0.5
-    # Solver reward = correct_weight * grade(answer, pseudo-label) + format_weight * format.
-    solver_correct_weight: float = 0.9
-    # Weight of the format term (<think>...</think> then one \boxed{} and nothing else).
-    solver_format_weight: float = 0.1
-    # Mid-band filter: a rendered image trains the Solver when its easy agreement is at least this
-    easy_agreement_min: float = 0.5
-    # ... and its hard agreement is at least this ...
-    hard_agreement_min: float = 0.25
-    # ... and at most this.
-    hard_agreement_max: float = 0.75
-    # Relative tolerance for numeric answers in grade().
-    grade_rel_tol: float = DEFAULT_REL_TOL
-    # Weights of the Proposer's components: reward = sum of weight * component (SPEC: 1, 1, -1,
-    # -1, -1), or invalid_proposal_reward for a proposal that does not parse.
-    proposer_verification_weight: float = 1.0
-    # Weight of the difficulty term (1/k) sum_j d_j.
-    proposer_difficulty_weight: float = 1.0
-    # Weight of the too-easy penalty (the column holds easy_penalty or 0).
-    proposer_easy_penalty_weight: float = -1.0
-    # Weight of the text-diversity penalty.
-    proposer_diversity_weight: float = -1.0
-    # Weight of the content-type penalty.
-    proposer_content_type_weight: float = -1.0
-    # Weight of the Coder's render failure term (0 rendered, else render_failed or not_code reward).
-    coder_render_penalty_weight: float = 1.0
-    # Weight of s of the Coder's own image (rendered programs).
-    coder_verification_weight: float = 1.0
-    # Weight of d of the Coder's own image (rendered programs).
-    coder_difficulty_weight: float = 1.0
+    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from SPEC.md.
+    Each key, its default and its help are declared once, in the schema's ``rewards.mmzero``."""
 
     _section = "rewards.mmzero"
 
@@ -134,29 +75,10 @@ class MMZeroRewardConfig(_RewardConfig):
         super().validate()
 
 
-@dataclass(frozen=True)
+@schema_dataclass("rewards.evolmm", frozen=True)
 class EvoLMMRewardConfig(_RewardConfig):
-    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from SPEC.md."""
-
-    # Solver reward: "continuous" (p(a)^exponent * length factor) or "majority" (the discrete
-    # baseline: 1 for an answer in the largest cluster, else 0).
-    solver_reward: str = "continuous"
-    # Exponent on the answer's share p(a) = count(a) / N (all N answers) in the continuous Solver reward.
-    consistency_exponent: float = 0.7
-    # Length factor = 1 - length_penalty * L, L = clip((w - free_words) / scale_words, 0, 1) ...
-    length_penalty: float = 0.1
-    # ... where w is the number of words before <answer>; this many words are free ...
-    length_free_words: float = 6.0
-    # ... and the penalty is full this many words later.
-    length_scale_words: float = 6.0
-    # Proposer reward = exp(-(H - entropy_target)^2 / (2 * entropy_sigma^2)), H in nats.
-    entropy_target: float = 0.90
-    # Width of the Proposer's Gaussian.
-    entropy_sigma: float = 0.35
-    # Proposer reward for a question that did not parse or got no valid Solver answer.
-    invalid_question_reward: float = 0.0
-    # Relative tolerance for numeric answers in grade().
-    grade_rel_tol: float = DEFAULT_REL_TOL
+    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from SPEC.md.
+    Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
 
     _section = "rewards.evolmm"
 

@@ -7,7 +7,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from evovlm.config import section_from_dict
+from evovlm.config import schema_dataclass, section_from_dict
 
 #: Every render gets exactly one of these (documented in :mod:`evovlm.render`).
 RENDER_STATUSES: tuple[str, ...] = (
@@ -28,42 +28,10 @@ LANGUAGES: tuple[str, ...] = ("svg", "python")
 _MAX_ERROR_CHARS = 300
 
 
-@dataclass
+@schema_dataclass("render")
 class RenderConfig:
-    """Settings of the rendering sandbox (config section ``render:``).
-
-    Every field is a config key; one line each, for the JSON schema:
-
-    - ``width``: SVG output width in pixels; the SVG is scaled to fit width x height, aspect kept.
-    - ``height``: SVG output height in pixels (see ``width``).
-    - ``max_svg_side``: largest SVG width, height or viewBox side (px/user units) accepted; more is too_large.
-    - ``max_aspect``: largest long/short side ratio of an SVG or a figure; more is too_large.
-    - ``max_code_chars``: longest program text accepted; longer is too_large.
-    - ``timeout_s``: wall-clock seconds per program; past it the program's process group is killed (timeout).
-    - ``cpu_seconds``: CPU seconds per program (RLIMIT_CPU); past it: timeout.
-    - ``memory_mb``: address space (MiB) a program may add on top of the warm worker (RLIMIT_AS); past it: memory.
-    - ``max_file_mb``: largest file (MiB) a program may write in its private directory (RLIMIT_FSIZE); past it: too_large.
-    - ``max_processes``: threads a program may add (RLIMIT_NPROC, applied when not running as root); processes are always forbidden.
-    - ``dpi``: resolution at which the harness saves a Python figure (the program's own dpi is ignored).
-    - ``max_figure_inches``: largest figure side in inches; larger is too_large (never clamped).
-    - ``workers``: warm worker processes; 0 = the number of threads the stage is given.
-    - ``seccomp``: also install a seccomp filter (Linux x86_64/aarch64) denying fork, exec, sockets and signals to others.
-    """
-
-    width: int = 448
-    height: int = 448
-    max_svg_side: float = 20000.0
-    max_aspect: float = 20.0
-    max_code_chars: int = 200_000
-    timeout_s: float = 10.0
-    cpu_seconds: int = 10
-    memory_mb: int = 1024
-    max_file_mb: int = 16
-    max_processes: int = 4
-    dpi: int = 100
-    max_figure_inches: float = 20.0
-    workers: int = 0
-    seccomp: bool = True
+    """Settings of the rendering sandbox (config section ``render:``). Each key, its type,
+    default and help are declared once, in the schema's ``render`` section."""
 
     def __post_init__(self) -> None:
         positive = ("width", "height", "max_svg_side", "max_aspect", "max_code_chars", "timeout_s")
@@ -132,9 +100,13 @@ def finish_rgba(rgba, max_side: int) -> RenderResult:
         return RenderResult("too_large", f"image of {width}x{height} px")
     if width == 0 or height == 0:
         return RenderResult("blank_image", "empty image", width=width, height=height)
-    image = Image.fromarray(np.ascontiguousarray(rgba), "RGBA")
-    if image.getextrema()[3][0] == 255:  # opaque (the usual case): drop alpha in C
-        return encode_rgb(image.convert("RGB"))
+    rgba = np.ascontiguousarray(rgba)
+    if rgba[:, :, 3].min() == 255:  # opaque (the usual case): drop alpha in C
+        pixels = rgba.view(np.uint32).reshape(height, width)
+        first = rgba[0, 0, :3]
+        flat = tuple(int(v) for v in first) if (pixels == pixels[0, 0]).all() else None
+        image = Image.frombytes("RGB", (width, height), rgba.data, "raw", "RGBX")
+        return encode_rgb(image, flat)
     alpha = rgba[:, :, 3:4].astype(np.uint16)
     rgb = ((rgba[:, :, :3].astype(np.uint16) * alpha + 255 * (255 - alpha) + 127) // 255).astype(
         np.uint8
@@ -142,16 +114,21 @@ def finish_rgba(rgba, max_side: int) -> RenderResult:
     return encode_rgb(Image.fromarray(rgb, "RGB"))
 
 
-def encode_rgb(image) -> RenderResult:
-    """``ok`` with the PNG of an RGB PIL image, or ``blank_image`` when it is one flat colour."""
+_UNKNOWN = object()
+
+
+def encode_rgb(image, flat=_UNKNOWN) -> RenderResult:
+    """``ok`` with the PNG of an RGB PIL image, or ``blank_image`` when it is one flat colour.
+    ``flat``: that colour (an ``(r, g, b)`` tuple) or None, when the caller already knows."""
     width, height = image.size
-    extrema = image.getextrema()
-    if all(low == high for low, high in extrema):
+    if flat is _UNKNOWN:
+        extrema = image.getextrema()
+        flat = tuple(int(low) for low, _ in extrema)
+        if not all(low == high for low, high in extrema):
+            flat = None
+    if flat is not None:
         return RenderResult(
-            "blank_image",
-            f"single flat colour {tuple(int(low) for low, _ in extrema)}",
-            width=width,
-            height=height,
+            "blank_image", f"single flat colour {tuple(flat)}", width=width, height=height
         )
     out = io.BytesIO()
     image.save(out, format="PNG", compress_level=_PNG_LEVEL)

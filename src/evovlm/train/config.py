@@ -2,81 +2,68 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
-from evovlm.config import section_from_dict
+from evovlm.config import schema_dataclass, section_from_dict
 
 log = logging.getLogger("evovlm.train")
 
 ROLE_ORDER = ("proposer", "coder", "solver")
 # The language model's attention and MLP projections, and the multimodal projector (merger):
 # Qwen2/2.5-VL name it ``visual.merger.mlp.{0,2}``, Qwen3-VL ``visual.merger.linear_fc{1,2}``.
-DEFAULT_LORA_TARGETS = [
-    r".*language_model\.layers\.\d+\.(self_attn|mlp)\.(q|k|v|o|gate|up|down)_proj",
-    r".*visual\.merger\..*",
-]
+# (train.lora_target_modules' default in the schema; DEFAULT_LORA_TARGETS below)
+
+# The trl.GRPOConfig options evovlm sets itself (evovlm.train.run): from the keys of the train
+# section, the role's groups, its sampling temperature and the machine. train.trl may set any
+# other option.
+DERIVED_TRL_OPTIONS = frozenset(
+    {
+        "output_dir", "learning_rate", "lr_scheduler_type", "weight_decay", "max_grad_norm",
+        "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+        "num_generations", "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards",
+        "num_iterations", "temperature", "gradient_checkpointing", "bf16", "fp16", "use_cpu",
+        "seed", "data_seed", "logging_steps", "save_strategy", "save_steps", "save_total_limit",
+        "report_to", "disable_tqdm", "remove_unused_columns",
+    }
+)  # fmt: skip
 
 
-@dataclass
+def check_trl_options(options: dict[str, Any] | None) -> None:
+    """Each key of ``train.trl`` must be a field of the installed ``trl.GRPOConfig`` that evovlm
+    does not derive itself; raise :class:`~evovlm.config.ConfigError` naming the first that is
+    not. TRL is imported only when there is an option to check."""
+    if not options:
+        return
+    import dataclasses
+
+    import trl
+
+    from evovlm.config import ConfigError
+
+    known = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
+    for key in sorted(options):
+        if key in DERIVED_TRL_OPTIONS:
+            raise ConfigError(
+                f"config key 'train.trl.{key}': evovlm sets this GRPOConfig option itself; "
+                f"fix: remove it (set train.{key} where that key exists)"
+            )
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"config key 'train.trl.{key}': not an option of trl.GRPOConfig "
+                f"(TRL {trl.__version__}){hint}; fix: use a field name of trl.GRPOConfig"
+            )
+
+
+@schema_dataclass("train")
 class TrainConfig:
-    # "full" fine-tune or "lora" (peft; merged into the saved checkpoint); "auto" = the method's
-    # reference: MM-Zero full, EvoLMM LoRA (one adapter per role on the same frozen backbone)
-    method: str = "auto"
-    learning_rate: float = 1e-6  # AdamW learning rate (MM-Zero and EvoLMM: 1e-6); 0 = control
-    # per-role factor on learning_rate (missing roles: 1); learning_rate 0 stays a control
-    lr_scale: dict[str, float] = field(default_factory=dict)
-    lr_scheduler_type: str = (
-        "constant"  # transformers scheduler name ("constant", "linear", "cosine")
-    )
-    max_steps: int = 20  # optimiser steps per role per round
-    per_device_train_batch_size: int = (
-        8  # completions per micro-batch; rounded up per role to whole groups per step
-    )
-    gradient_accumulation_steps: int = 1  # micro-batches per optimiser step
-    beta: float = 0.01  # fixed KL coefficient against the round's starting weights (0 = none)
-    # "fixed" (beta) or "adaptive" (EvoLMM: starts at kl_init_beta, steers the measured KL to
-    # kl_target at kl_rate per step); "auto" = the method's: MM-Zero fixed, EvoLMM adaptive
-    kl_control: str = "auto"
-    kl_init_beta: float = 0.001  # adaptive KL: starting coefficient (EvoLMM 1e-3)
-    kl_target: float = 0.02  # adaptive KL: the KL it aims at (EvoLMM 0.02)
-    kl_rate: float = 0.1  # adaptive KL: beta *= 1 + rate * clip(KL / target - 1, -1, 1) per step
-    # Divide the logits by the role's sampling temperature in the loss (as verl does), so the
-    # ratio refers to the distribution that was sampled; the engines record log-probs of it.
-    scale_logits_by_temperature: bool = True
-    epsilon_low: float = 0.2  # lower clip range of the importance ratio
-    epsilon_high: float = 0.3  # upper clip range of the importance ratio (DAPO's clip-higher)
-    loss_type: str = "dapo"  # TRL loss aggregation; dapo = token-level over the batch (TRL 1.16 default, no length bias)
-    old_logprobs: str = "sampling"  # old-policy log-probs: "sampling" (cached, clipping applies) or "current" (ratio 1)
-    weight_decay: float = 0.01  # AdamW weight decay (MM-Zero's reference: 0.01)
-    max_grad_norm: float = 1.0  # gradient clipping norm
-    # what a LoRA round stores: "adapter" (the PEFT adapter on the shared base, kept and trained on
-    # across rounds) or "merged" (a full model per round, the adapter merged in; a fresh adapter
-    # each round)
-    lora_save: str = "merged"  # "adapter": HF engine only until the vLLM engine loads adapters
-    lora_r: int = 16  # LoRA rank
-    lora_alpha: int = 32  # LoRA scaling alpha
-    lora_dropout: float = 0.05  # LoRA dropout
-    lora_target_modules: list[str] = field(
-        default_factory=lambda: list(DEFAULT_LORA_TARGETS)
-    )  # regexes (full match) on module names; linear layers only
-    # keep the vision encoder fixed (the projector/merger still trains); "auto" = the method's
-    # reference: MM-Zero trains it, EvoLMM freezes it
-    freeze_vision_tower: bool | str = "auto"
-    gradient_checkpointing: bool = (
-        True  # recompute activations in the backward pass (TRL default; saves memory)
-    )
-    mixed_precision: str = (
-        "auto"  # "auto" (bf16 on GPU, none on CPU) | "no" | "bf16" | "fp16"; weights stay fp32
-    )
-    seed: int = 0  # trainer seed (data order, dropout, LoRA init)
-    save_steps: int = 10  # TRL checkpoint every N steps for resume (0 = none)
-    keep_trl_checkpoints: bool = (
-        False  # keep train/{lineage}_trl/ after success (default: delete it)
-    )
-    num_processes: int = 1  # >1: the job runs under `accelerate launch --module evovlm.train`
-    report_to: str = "none"  # TRL/transformers logging integration: none | tensorboard | wandb
+    """The ``train`` section. Its keys, types, defaults and help are declared once, in
+    ``workflow/schemas/config.schema.yaml`` (``train``), and become this dataclass's fields
+    (:func:`evovlm.config.schema_dataclass`); ``"auto"`` values are resolved per method by
+    :meth:`from_dict`. Keys of ``trl`` go to ``trl.GRPOConfig`` as they are."""
 
     @property
     def adapters(self) -> bool:
@@ -101,6 +88,7 @@ class TrainConfig:
         return cfg
 
     def validate(self) -> None:
+        check_trl_options(self.trl)
         checks = [
             (self.method in ("full", "lora"), "method must be 'auto', 'full' or 'lora'"),
             (self.kl_control in ("fixed", "adaptive"), "kl_control: auto|fixed|adaptive"),
@@ -129,6 +117,8 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"train: {message}")
 
+
+DEFAULT_LORA_TARGETS = TrainConfig().lora_target_modules
 
 # The reference set-ups behind the "auto" values of TrainConfig.
 METHOD_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {

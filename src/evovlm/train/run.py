@@ -27,7 +27,7 @@ from evovlm.train.checkpoint import (
     lora_target_names,
     save_checkpoint,
 )
-from evovlm.train.config import ROLE_ORDER, TrainConfig
+from evovlm.train.config import DERIVED_TRL_OPTIONS, ROLE_ORDER, TrainConfig
 from evovlm.train.grouping import Group, build_groups
 from evovlm.train.replay import (
     _AdaptiveKL,
@@ -40,56 +40,47 @@ from evovlm.train.replay import (
 log = logging.getLogger("evovlm.train")
 
 
-def train_role(
-    model_path: str,
-    start_policy: str,
-    groups: list[Group],
-    processor,
-    cfg: TrainConfig,
-    output_dir: str | os.PathLike,
-    temperature: float = 1.0,
-):
-    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record).
-
-    ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
-    the loss divides the logits by it, as the engines did when they recorded the log-probs."""
-    import torch
+def _group_dataset(groups: list[Group], groups_per_step: int):
+    """The trainer's dataset: one row per group (prompt, uid, image); a step needs
+    ``groups_per_step`` distinct groups, so the list repeats if there are fewer."""
     from datasets import Dataset
-    from peft import LoraConfig
-    from trl import GRPOConfig
 
-    from evovlm.modeling import adapter_base, resolve_model_path
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    size = groups[0].size
-    num_processes = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device, groups_per_step = plan_batches(
-        size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
-    )
-    # A step needs groups_per_step distinct groups; repeat the list if there are fewer.
     rows = list(groups)
     while len(rows) < groups_per_step:
         rows += groups[: groups_per_step - len(rows)]
     columns: dict[str, list] = {"prompt": [g.messages for g in rows], "uid": [g.uid for g in rows]}
     if any(g.images for g in rows):
         columns["image"] = [g.images[0] if g.images else None for g in rows]
-    dataset = Dataset.from_dict(columns)
+    return Dataset.from_dict(columns)
+
+
+def grpo_config(
+    cfg: TrainConfig,
+    role: str,
+    group_size: int,
+    per_device: int,
+    temperature: float,
+    output_dir: str | os.PathLike,
+):
+    """The role's ``trl.GRPOConfig``: the options evovlm derives (:data:`DERIVED_TRL_OPTIONS`,
+    from the train section, the groups and the machine), then ``train.trl`` as it is."""
+    import torch
+    from trl import GRPOConfig
 
     cuda = torch.cuda.is_available()
     precision = cfg.mixed_precision
     if precision == "auto":
         precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
-    args = GRPOConfig(
+    options = dict(
         output_dir=str(output_dir),
-        learning_rate=cfg.learning_rate * float(cfg.lr_scale.get(groups[0].role, 1.0)),
+        learning_rate=cfg.learning_rate * float(cfg.lr_scale.get(role, 1.0)),
         lr_scheduler_type=cfg.lr_scheduler_type,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        num_generations=size,
+        num_generations=group_size,
         beta=cfg.beta if cfg.kl_control == "fixed" else cfg.kl_init_beta,
         epsilon=cfg.epsilon_low,
         epsilon_high=cfg.epsilon_high,
@@ -112,8 +103,18 @@ def train_role(
         disable_tqdm=False,
         remove_unused_columns=False,
     )
+    assert set(options) == DERIVED_TRL_OPTIONS, set(options) ^ DERIVED_TRL_OPTIONS
+    return GRPOConfig(**options, **cfg.trl)  # train.trl: any other GRPOConfig option
+
+
+def _model_to_train(model_path: str, start_policy: str, cfg: TrainConfig, resume: str | None):
+    """The model the trainer starts from and its peft config (None: full, or an adapter that
+    continues)."""
+    from peft import LoraConfig
+
+    from evovlm.modeling import adapter_base, resolve_model_path
+
     peft_config = None
-    resume = _last_checkpoint(output_dir)
     # Trainer's resume loads the raw state dict, whose key names transformers 5 writes in the
     # original checkpoint layout (``model.layers`` vs ``model.language_model.layers``): for a full
     # fine-tune it would load nothing. So the weights come from the checkpoint through
@@ -138,6 +139,33 @@ def train_role(
             ),
             task_type="CAUSAL_LM",
         )
+    return model, peft_config
+
+
+def train_role(
+    model_path: str,
+    start_policy: str,
+    groups: list[Group],
+    processor,
+    cfg: TrainConfig,
+    output_dir: str | os.PathLike,
+    temperature: float = 1.0,
+):
+    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record).
+
+    ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
+    the loss divides the logits by it, as the engines did when they recorded the log-probs."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    size = groups[0].size
+    num_processes = int(os.environ.get("WORLD_SIZE", "1"))
+    per_device, groups_per_step = plan_batches(
+        size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
+    )
+    dataset = _group_dataset(groups, groups_per_step)
+    args = grpo_config(cfg, groups[0].role, size, per_device, temperature, output_dir)
+    resume = _last_checkpoint(output_dir)
+    model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
     if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
         tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
@@ -192,6 +220,52 @@ def train_role(
     return trained, trainer, record
 
 
+def _plan_groups(roles, samples, processor, cfg: TrainConfig, summary: dict) -> list:
+    """(role, groups) for each role with a trainable group, in training order; each role's
+    grouping statistics go into ``summary``."""
+    plan: list[tuple[str, list[Group]]] = []
+    for role in roles:
+        groups, stats = build_groups(role, samples[role], processor, seed=cfg.seed)
+        summary["roles"][role] = asdict(stats)
+        summary["groups_total"] += stats.groups_total
+        summary["groups_dropped_zero_variance"] += stats.dropped_zero_variance
+        log.info("%s: %s", role, json.dumps(asdict(stats)))
+        if stats.prompt_ids_mismatch:
+            log.warning(
+                "%s: %d cached prompts tokenise differently now; using the processor's ids",
+                role,
+                stats.prompt_ids_mismatch,
+            )
+        if groups:
+            plan.append((role, groups))
+        else:
+            log.warning(
+                "WARNING: %s has no trainable group (all rewards equal or no samples)", role
+            )
+            summary["roles"][role]["skipped"] = True
+    return plan
+
+
+def _stamp_work_dir(work_dir: Path, fingerprint: str) -> None:
+    """Keep TRL state in ``work_dir`` for resume only if it was made from the same inputs."""
+    stamp = work_dir / "fingerprint.txt"
+    if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+        log.warning("discarding stale TRL state in %s (inputs or config changed)", work_dir)
+        shutil.rmtree(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint)
+
+
+def _add_totals(summary: dict, roles: list[str]) -> None:
+    """The lineage's totals over its trained roles."""
+    for role in roles:
+        r = summary["roles"][role]
+        summary["steps"] += r.get("steps", 0)
+        summary["loss"] += r.get("loss", [])
+        summary["seconds_per_step"] += r.get("seconds_per_step", [])
+        summary["groups_trained"] += r["trainable_groups"]
+
+
 def train_policy(
     policy: str,
     samples: dict[str, pl.DataFrame],
@@ -231,26 +305,7 @@ def train_policy(
         "copied_previous": False,
         "reason": None,
     }
-    plan: list[tuple[str, list[Group]]] = []
-    for role in roles:
-        groups, stats = build_groups(role, samples[role], processor, seed=cfg.seed)
-        summary["roles"][role] = asdict(stats)
-        summary["groups_total"] += stats.groups_total
-        summary["groups_dropped_zero_variance"] += stats.dropped_zero_variance
-        log.info("%s: %s", role, json.dumps(asdict(stats)))
-        if stats.prompt_ids_mismatch:
-            log.warning(
-                "%s: %d cached prompts tokenise differently now; using the processor's ids",
-                role,
-                stats.prompt_ids_mismatch,
-            )
-        if groups:
-            plan.append((role, groups))
-        else:
-            log.warning(
-                "WARNING: %s has no trainable group (all rewards equal or no samples)", role
-            )
-            summary["roles"][role]["skipped"] = True
+    plan = _plan_groups(roles, samples, processor, cfg, summary)
 
     if not plan:
         reason = "no trainable group: " + ", ".join(
@@ -265,14 +320,8 @@ def train_policy(
         _finish(summary, started)
         return summary
 
-    fingerprint = _fingerprint(policy, cfg, [g for _, gs in plan for g in gs])
-    stamp = work_dir / "fingerprint.txt"
     if is_main:
-        if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
-            log.warning("discarding stale TRL state in %s (inputs or config changed)", work_dir)
-            shutil.rmtree(work_dir)
-        work_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fingerprint)
+        _stamp_work_dir(work_dir, _fingerprint(policy, cfg, [g for _, gs in plan for g in gs]))
 
     local = resolve_model_path(policy)
     base = (adapter_base(local) or policy) if cfg.adapters else None
@@ -303,12 +352,7 @@ def train_policy(
                 (work_dir / role / "record.json").write_text(json.dumps(record))
             _barrier()
             current = str(stage_done)
-    for role, _ in plan:
-        r = summary["roles"][role]
-        summary["steps"] += r.get("steps", 0)
-        summary["loss"] += r.get("loss", [])
-        summary["seconds_per_step"] += r.get("seconds_per_step", [])
-        summary["groups_trained"] += r["trainable_groups"]
+    _add_totals(summary, [role for role, _ in plan])
 
     # A merged model is saved in the base's dtype; an adapter stays fp32 (it is small, and the
     # next round trains on from it: bf16 would round away updates of learning-rate size).
