@@ -279,6 +279,20 @@ class Worker:
             child.request_fd = -1
             self.done.append(child)
 
+    def _send(self, child, payload: bytes, batch: bool = False):
+        """Hand ``payload`` to the ready process ``child``; when there is none, or it died, end
+        it and fork a fresh one (a batch process for SVG). Returns the process that got it."""
+        try:
+            if child is None:
+                raise BrokenPipeError
+            write_frame(child.request_fd, payload)
+        except OSError:  # none ready, or the ready one died: a fresh one
+            if child is not None:
+                self._end(child)
+            child = self._fork(batch=batch)
+            write_frame(child.request_fd, payload)
+        return child
+
     def run_svg(self, code: str | None) -> RenderResult:
         """One SVG document in the SVG batch process, under the same deadline and limits as a
         program of its own. If the process dies or misses the deadline, this document gets the
@@ -287,16 +301,8 @@ class Worker:
         self.svg_used = True
         self._reap()
         payload = json.dumps({"language": "svg", "code": code}).encode()
-        child = self.svg
-        try:
-            if child is None:
-                raise BrokenPipeError
-            write_frame(child.request_fd, payload)
-        except OSError:  # none ready, or the ready one died: a fresh one
-            if child is not None:
-                self._end(child)
-            child = self.svg = self._fork(batch=True)
-            write_frame(child.request_fd, payload)
+        child, self.svg = self.svg, None
+        child = self.svg = self._send(child, payload, batch=True)
         deadline = time.monotonic() + self.cfg.timeout_s
         data = read_response(child.result_fd, deadline)
         result = None
@@ -335,15 +341,7 @@ class Worker:
         self._reap()
         payload = json.dumps({"language": language, "code": code}).encode()
         child, self.next = self.next, None
-        try:
-            if child is None:
-                raise BrokenPipeError
-            write_frame(child.request_fd, payload)
-        except OSError:  # none ready, or the ready one died: a fresh one
-            if child is not None:
-                self._end(child)
-            child = self._fork()
-            write_frame(child.request_fd, payload)
+        child = self._send(child, payload)
         # The next program's process forks and confines itself while this one runs.
         self.next = self._fork()
         data, timed_out = _collect(child.result_fd, time.monotonic() + self.cfg.timeout_s)
