@@ -121,7 +121,8 @@ def main() -> None:
     )
     print(
         f"sandbox: seccomp={info.get('seccomp')} private network namespace={info.get('netns')} "
-        f"landlock ABI={info.get('landlock')} landlock reads={info.get('landlock_reads')}"
+        f"landlock ABI={info.get('landlock')} landlock reads={info.get('landlock_reads')} "
+        f"pages copied ahead={info.get('prefault_pages')}"
     )
     print(f"{'':24s}{'warm pool':>12s}{'fresh python':>14s}{'speed-up':>10s}")
     for name, pool_rate, base_rate in (

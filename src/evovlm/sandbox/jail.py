@@ -541,6 +541,7 @@ def child_main(
     landlock_reads: tuple[str, ...] | None,
     libc,
     batch: bool = False,
+    prefault: list[tuple[int, int]] | None = None,
 ) -> None:
     """Entry of the forked process; never returns.
 
@@ -554,7 +555,10 @@ def child_main(
     so one such process renders SVG documents one after the other, each answered with its own
     result frame, under the same confinement, until its worker closes ``request_fd`` (the
     worker retires it after a fault, a violation, or once it has used its budget; see
-    :data:`BATCH_MARGIN_MB`). A violation still ends the process at once."""
+    :data:`BATCH_MARGIN_MB`). A violation still ends the process at once.
+
+    ``prefault``: page ranges it copies from the worker while it waits
+    (:mod:`evovlm.sandbox.prefault`), so the program does not take those faults itself."""
     from .protocol import encode_result, read_frame, write_all
 
     try:
@@ -602,6 +606,10 @@ def child_main(
             # cairosvg makes many short-lived objects: collecting the youngest generation every
             # 20,000 instead of 700 allocations saves ~9 % of the CPU; cycles are still collected.
             gc.set_threshold(20_000)
+        if prefault:
+            from .prefault import populate
+
+            populate(libc, prefault)
         hooked = False
         while True:
             frame = read_frame(request_fd, 1 << 30)  # confined and idle until the request

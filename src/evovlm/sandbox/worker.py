@@ -118,6 +118,54 @@ def _collect(fd: int, deadline: float) -> tuple[bytes, bool]:
             size += len(chunk)
 
 
+#: Typical charts for the page probe (our own code, run before any program's).
+_PROBE_PROGRAMS = (
+    "import matplotlib.pyplot as plt\n"
+    "fig, ax = plt.subplots(figsize=(4, 3))\n"
+    "ax.bar(['a', 'b', 'c', 'd', 'e'], [3, 7, 2, 9, 4], color='steelblue')\n"
+    "ax.set_title('Probe')\nax.set_ylabel('value')\n",
+    "import matplotlib.pyplot as plt\n"
+    "plt.plot([1, 2, 3, 4], [2, 5, 3, 6], marker='o', label='line')\n"
+    "plt.xlabel('x')\nplt.legend()\nplt.grid(True)\n",
+)
+
+
+def _probe_pages(cfg: RenderConfig, timeout_s: float = 30.0) -> list[tuple[int, int]]:
+    """Render :data:`_PROBE_PROGRAMS` in a forked process and return the page ranges it came to
+    own (:func:`evovlm.sandbox.prefault.exclusive_ranges`); [] if that fails in any way."""
+    import struct
+
+    from .jail import run_python
+    from .prefault import exclusive_ranges
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            for code in _PROBE_PROGRAMS:
+                run_python(code, cfg, None)
+            ranges = exclusive_ranges()
+            write_all(write_fd, b"".join(struct.pack("<QQ", a, n) for a, n in ranges))
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data, late = b"", True
+    try:
+        data, late = _collect(read_fd, time.monotonic() + timeout_s)
+    finally:
+        os.close(read_fd)
+        if late:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        os.waitpid(pid, 0)
+    if late or len(data) % 16:
+        return []
+    return [(a, n) for a, n in struct.iter_unpack("<QQ", data)]
+
+
 def _exit_result(status: int, rusage, cfg: RenderConfig) -> RenderResult:
     cpu = rusage.ru_utime + rusage.ru_stime
     if os.WIFSIGNALED(status):
@@ -188,6 +236,9 @@ class Worker:
 
         gc.collect()
         gc.freeze()  # forked programs then do not touch (copy) the warm heap when collecting
+        # The pages a typical render copies from this process (see evovlm.sandbox.prefault):
+        # each program's process copies them while it waits, not while the program runs.
+        self.prefault = _probe_pages(cfg)
 
     def isolate_network(self) -> None:
         """A private network namespace (no interfaces up) when the kernel lets us: then even a
@@ -218,6 +269,7 @@ class Worker:
                     self.landlock_reads,
                     self.libc,
                     batch,
+                    None if batch else self.prefault,
                 )
             finally:
                 os._exit(71)
@@ -395,6 +447,7 @@ def main() -> None:
         "seccomp": cfg.seccomp,
         "landlock": abi,
         "landlock_reads": abi >= 1 and worker.landlock_reads is not None,
+        "prefault_pages": sum(n for _, n in worker.prefault) // os.sysconf("SC_PAGE_SIZE"),
     }
     write_all(proto_out, encode_result(RenderResult("ok", json.dumps(hello))))
     try:
