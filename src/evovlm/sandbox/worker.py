@@ -23,6 +23,7 @@ import time
 
 from .config import RenderConfig, RenderResult
 from .jail import BATCH_MARGIN_MB
+from .prefault import PAGE
 from .protocol import (
     MAX_HEADER,
     MAX_PNG,
@@ -447,7 +448,7 @@ def main() -> None:
         "seccomp": cfg.seccomp,
         "landlock": abi,
         "landlock_reads": abi >= 1 and worker.landlock_reads is not None,
-        "prefault_pages": sum(n for _, n in worker.prefault) // os.sysconf("SC_PAGE_SIZE"),
+        "prefault_pages": sum(n for _, n in worker.prefault) // PAGE,
     }
     write_all(proto_out, encode_result(RenderResult("ok", json.dumps(hello))))
     try:
