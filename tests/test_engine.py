@@ -81,6 +81,28 @@ def test_same_seed_same_samples_whatever_the_batch(engine):
         assert [s.text for s in a.samples] == [s.text for s in b.samples]
 
 
+def test_mixed_sampling_settings_in_one_batch(engine):
+    """Rows are warped in groups of equal settings; a request in a batch of other settings
+    (another temperature, top-k, top-p, greedy) gets the samples it gets alone."""
+    settings = [
+        SamplingParams(n=2, temperature=1.0, top_p=0.95, top_k=40, max_tokens=10),
+        SamplingParams(n=2, temperature=0.7, top_p=1.0, top_k=5, max_tokens=10),
+        SamplingParams(n=1, temperature=0.0, max_tokens=10),
+        SamplingParams(n=2, temperature=1.3, top_p=0.5, top_k=0, max_tokens=6),
+    ]
+    reqs = []
+    for k, sp in enumerate(settings):
+        for req in _requests()[:2]:
+            reqs.append(Request(req.messages, req.images, sp, seed=100 + len(reqs) + k))
+    together = engine.generate(reqs)
+    for req, out in zip(reqs, together, strict=True):
+        alone = engine.generate([req])[0]
+        assert [s.token_ids for s in out.samples] == [s.token_ids for s in alone.samples]
+        assert all(len(s.token_ids) <= req.sampling.max_tokens for s in out.samples)
+    flat = [s.token_ids for out in together[:4] for s in out.samples]
+    assert len({tuple(t) for t in flat}) > 1  # sampled rows differ
+
+
 def test_other_seed_other_samples(engine):
     reqs = _requests()
     first = engine.generate(reqs[:1])[0]

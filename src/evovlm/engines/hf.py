@@ -28,7 +28,11 @@ from evovlm.modeling import load_model, load_processor, vision_placeholder_ids
 
 class _RowWarper(LogitsProcessor):
     """Masks the never-sampled tokens, then applies each row's own temperature/top-k/top-p,
-    then its own Gumbel noise."""
+    then its own Gumbel noise.
+
+    Rows with the same sampling settings are warped together (one sort per step for top-p,
+    not one per row); every warper works row by row, so a row's result is the one it gets
+    alone. Only the noise needs a row's own generator."""
 
     def __init__(
         self, params: list[SamplingParams], seeds: list[int], device, never: list[int] = ()
@@ -37,25 +41,38 @@ class _RowWarper(LogitsProcessor):
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.device = device
         self.never = torch.tensor(list(never), dtype=torch.long, device=device)
+        groups: dict[tuple, list[int]] = {}
+        for row, p in enumerate(params):
+            groups.setdefault((p.temperature, p.top_k, p.top_p), []).append(row)
+        self.groups = [
+            (key, torch.tensor(rows, dtype=torch.long, device=device))
+            for key, rows in groups.items()
+        ]
 
     def __call__(self, input_ids, scores):
         scores = scores.float()
         if self.never.numel():  # out of place: generate keeps this very tensor as the raw logits
             scores = scores.index_fill(1, self.never.to(scores.device), float("-inf"))
         out = torch.empty_like(scores)
-        for row, (p, gen) in enumerate(zip(self.params, self.generators, strict=True)):
-            s = scores[row : row + 1]
-            if p.temperature <= 0:  # greedy: no noise
-                out[row] = s[0]
+        for (temperature, top_k, top_p), rows in self.groups:
+            s = scores.index_select(0, rows)
+            if temperature <= 0:  # greedy: no noise
+                out[rows] = s
                 continue
-            s = TemperatureLogitsWarper(p.temperature)(input_ids[row : row + 1], s)
-            if p.top_k and p.top_k > 0:
-                s = TopKLogitsWarper(p.top_k)(input_ids[row : row + 1], s)
-            if p.top_p < 1.0:
-                s = TopPLogitsWarper(p.top_p)(input_ids[row : row + 1], s)
-            u = torch.rand(s.shape[-1], generator=gen, dtype=torch.float64).clamp_(1e-20, 1.0)
+            ids = input_ids.index_select(0, rows)
+            s = TemperatureLogitsWarper(temperature)(ids, s)
+            if top_k and top_k > 0:
+                s = TopKLogitsWarper(top_k)(ids, s)
+            if top_p < 1.0:
+                s = TopPLogitsWarper(top_p)(ids, s)
+            u = torch.stack(
+                [
+                    torch.rand(s.shape[-1], generator=self.generators[row], dtype=torch.float64)
+                    for row in rows.tolist()
+                ]
+            ).clamp_(1e-20, 1.0)
             gumbel = (-torch.log(-torch.log(u))).to(s.device, torch.float32)
-            out[row] = torch.log_softmax(s[0], dim=-1) + gumbel
+            out[rows] = torch.log_softmax(s, dim=-1) + gumbel
         return out
 
 
