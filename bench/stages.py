@@ -43,7 +43,8 @@ def main() -> None:
     def policy(role: str) -> str:
         if r == 1:
             return str(run / "resources/tiny-warm")
-        return str(run / f"results/round_{r - 1}/checkpoint/{role}")
+        lineage = "shared" if mz["share_weights"] else role  # as policy_path in common.smk
+        return str(run / f"results/round_{r - 1}/checkpoint/{lineage}")
 
     stages = {
         "propose": (

@@ -37,9 +37,7 @@ class _RowWarper(LogitsProcessor):
     def __init__(
         self, params: list[SamplingParams], seeds: list[int], device, never: list[int] = ()
     ):
-        self.params = params
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
-        self.device = device
         self.never = torch.tensor(list(never), dtype=torch.long, device=device)
         groups: dict[tuple, list[int]] = {}
         for row, p in enumerate(params):
