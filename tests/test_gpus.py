@@ -99,3 +99,163 @@ def test_auto_backend_reads_nvidia_smi_when_cuda_visible_devices_is_unset(tmp_pa
     assert gpus.visible_gpus() == ["0", "1"]
     assert resolve_backend("auto") == "vllm"
     assert resolve_backend("hf") == "hf"
+
+
+# --- item 11: fail loudly, not slowly ---
+
+QWEN25_VL_3B = {  # the published Qwen2.5-VL-3B-Instruct sizes (text part)
+    "model_type": "qwen2_5_vl",
+    "tie_word_embeddings": True,
+    "text_config": {
+        "hidden_size": 2048,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 36,
+        "vocab_size": 151936,
+    },
+}
+
+
+def real_model_folder(folder: Path) -> Path:
+    """A folder that passes the model-file check and whose config has the 3B sizes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(QWEN25_VL_3B))
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "preprocessor_config.json").write_text("{}")
+    return folder
+
+
+def default_config(**changes) -> dict:
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in changes.items():
+        config[key] = {**config.get(key, {}), **value}
+    return config
+
+
+@pytest.fixture
+def smi(tmp_path, monkeypatch):
+    """Put a fake nvidia-smi first on PATH; returns a function (count, driver) -> None."""
+
+    def install(count=2, driver="580.95.05"):
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        folder = fake_smi(tmp_path / f"smi-{count}-{driver}", count, driver)
+        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    return install
+
+
+def test_driver_version_and_cuda_requirements(smi):
+    smi(driver="550.54.15")
+    assert gpus.driver_version() == "550.54.15"
+    assert gpus.driver_problem("550.54.15", "13.0") == (
+        "NVIDIA driver 550.54.15 is older than CUDA 13.0 needs (>= 580)"
+    )
+    assert gpus.driver_problem("580.95.05", "13.0") is None
+    assert gpus.driver_problem("550.54.15", "12.8") is None
+    assert gpus.driver_problem("470.256.02", "12.1") is not None
+    assert gpus.driver_problem("580.95.05", "14.0") is None  # newer CUDA: newest known floor
+
+
+def test_torch_cuda_version_is_read_without_importing_torch():
+    code = (
+        "import sys; from evovlm.gpus import torch_cuda_version; v = torch_cuda_version(); "
+        "assert 'torch' not in sys.modules; import torch; print(v, torch.version.cuda)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    assert out[0] == out[1]  # None for a CPU build, e.g. 13.0 for PyPI's torch 2.14
+
+
+def test_gpu_env_cuda_matches_the_pinned_torch():
+    pins = (REPO / "envs" / "gpu.txt").read_text().split()
+    assert f"torch=={gpus.GPU_ENV_TORCH}" in pins
+
+
+def test_visible_gpu_with_a_too_old_driver_is_one_line(smi, monkeypatch):
+    smi(driver="550.54.15")
+    monkeypatch.setattr(gpus, "torch_cuda_version", lambda: "13.0")
+    with pytest.raises(ConfigError) as info:
+        gpus.check_gpu_setup(default_config())
+    assert str(info.value) == (
+        "config key 'engine.backend': GPU(s) 0,1 visible but unusable: NVIDIA driver 550.54.15 "
+        "is older than CUDA 13.0 needs (>= 580) (the installed torch); fix: update the NVIDIA "
+        "driver, or install a torch built for an older CUDA, or hide the GPUs "
+        "(CUDA_VISIBLE_DEVICES=) to run on the CPU knowingly"
+    )
+    smi(driver="580.95.05")  # a new enough driver passes
+    gpus.check_gpu_setup(default_config())
+    smi(driver="550.54.15")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # GPUs hidden on purpose: the CPU, knowingly
+    gpus.check_gpu_setup(default_config())
+
+
+def test_a_real_model_on_auto_without_a_gpu_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    folder = real_model_folder(tmp_path / "qwen3b")
+    config = default_config(model={"base": str(folder)})
+    with pytest.raises(ConfigError) as info:
+        gpus.check_gpu_setup(config)
+    assert str(info.value) == (
+        f"config key 'engine.backend': auto would run model.base '{folder}' (~3.3B parameters) "
+        "on the CPU: no GPU is visible; fix: run on a GPU machine with envs/gpu.txt (or "
+        "--use-conda), or set engine.backend: hf to run it on the CPU knowingly"
+    )
+    gpus.check_gpu_setup(default_config(model={"base": str(folder)}, engine={"backend": "hf"}))
+    gpus.check_gpu_setup(default_config())  # the embedded tiny model is meant for the CPU
+
+
+def test_a_real_model_with_a_cpu_only_torch_is_one_line(tmp_path, smi, monkeypatch):
+    smi(driver="580.95.05")
+    monkeypatch.setattr(gpus, "torch_cuda_version", lambda: None)
+    config = default_config(model={"base": str(real_model_folder(tmp_path / "m"))})
+    with pytest.raises(ConfigError, match="the installed torch is a CPU build"):
+        gpus.check_gpu_setup(config)
+    gpus.check_gpu_setup(config, conda=True)  # the GPU rules' conda env brings CUDA torch
+
+
+def test_the_tiny_model_folder_is_not_a_real_model(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    params, how = gpus.model_parameters(str(tiny_model_dir))
+    assert how == "local" and 0 < params < gpus.REAL_MODEL_PARAMS
+    gpus.check_gpu_setup(default_config(model={"base": str(tiny_model_dir)}))
+
+
+def snakemake(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def config_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "error" in line.lower()]
+
+
+def test_workflow_stops_on_an_old_driver_before_any_job(tmp_path):
+    # The conda env of the GPU rules pins a CUDA 13 torch; the fake driver is a 550 (CUDA 12).
+    path = f"{fake_smi(tmp_path / 'bin', 1, '550.54.15')}{os.pathsep}{os.environ['PATH']}"
+    env = {"PATH": path, "CUDA_VISIBLE_DEVICES": "0"}
+    proc = snakemake("-n", "--software-deployment-method", "conda", env=env)
+    assert proc.returncode == 1
+    assert config_errors(proc.stderr) == [
+        "config error: config key 'engine.backend': GPU(s) 0 visible but unusable: NVIDIA driver "
+        "550.54.15 is older than CUDA 13.0 needs (>= 580) (the conda env envs/evovlm-gpu.yaml); "
+        "fix: update the NVIDIA driver, or install a torch built for an older CUDA, or hide the "
+        "GPUs (CUDA_VISIBLE_DEVICES=) to run on the CPU knowingly"
+    ]
+    assert "Building DAG" not in proc.stderr
+
+
+def test_workflow_stops_on_a_real_model_without_a_gpu_before_any_job(tmp_path):
+    folder = real_model_folder(tmp_path / "qwen3b")
+    env = {"CUDA_VISIBLE_DEVICES": ""}
+    proc = snakemake("-n", "--config", f"model={{base: {folder}}}", env=env)
+    assert proc.returncode == 1
+    (line,) = config_errors(proc.stderr)
+    assert line.startswith("config error: config key 'engine.backend': auto would run model.base")
+    proc = snakemake("-n", "--config", f"model={{base: {folder}}}", "engine={backend: hf}", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evovlm import methods
 from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
-from evovlm.gpus import visible_gpus
+from evovlm.gpus import check_gpu_setup, visible_gpus
 from evovlm.tiny import recipe_digest
 
 try:
@@ -135,6 +135,25 @@ if (
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         sys.exit(1)
+
+
+# A GPU that is visible but unusable (driver too old for the jobs' CUDA), or a real model that
+# `engine.backend: auto` would put on the CPU, stops the run here with one line: fail loudly,
+# not slowly. Local runs only (a cluster's nodes are not the submit host); nvidia-smi, no CUDA.
+def _check_gpu_setup():
+    plugin = workflow.executor_plugin
+    local = plugin is None or not plugin.common_settings.non_local_exec
+    if not local or not workflow.is_main_process:
+        return
+    uses_conda = "conda" in map(str, workflow.deployment_settings.deployment_method)
+    try:
+        check_gpu_setup(config, conda=uses_conda)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.exit(1)
+
+
+_check_gpu_setup()
 
 
 def lineage(role):
