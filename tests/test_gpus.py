@@ -9,6 +9,7 @@ folder named ``vllm`` on the path stands in for an installed vLLM where only its
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -259,3 +260,58 @@ def test_workflow_stops_on_a_real_model_without_a_gpu_before_any_job(tmp_path):
     assert line.startswith("config error: config key 'engine.backend': auto would run model.base")
     proc = snakemake("-n", "--config", f"model={{base: {folder}}}", "engine={backend: hf}", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# --- item 8: tensor parallelism gets its GPUs ---
+
+
+def test_generation_jobs_ask_for_tensor_parallel_gpus_in_the_plan():
+    env = {"CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    proc = snakemake("-n", "-p", "--config", "engine={tensor_parallel_size: 2}", env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        "evovlm: at most 4 GPU job(s) at once (GPUs visible: 4 GPU(s) 0,1,2,3); "
+        "2 GPUs per generation job" in proc.stderr
+    )
+    out = proc.stdout + proc.stderr
+    jobs = dict(
+        re.findall(r"rule (propose_concepts|train_policy):\n(?:.*\n)*?\s+resources: (.*)", out)
+    )
+    assert "gpu=2" in jobs["propose_concepts"].split(", ")
+    assert "gpu=1" in jobs["train_policy"].split(", ")  # train.num_processes
+    # The transformers engine uses one device whatever tensor_parallel_size says.
+    proc = snakemake(
+        "-n", "-p", "--config", "engine={tensor_parallel_size: 2, backend: hf}", env=env
+    )
+    jobs = dict(re.findall(r"rule (propose_concepts):\n(?:.*\n)*?\s+resources: (.*)", proc.stdout))
+    assert "gpu=1" in jobs["propose_concepts"].split(", ")
+
+
+def test_more_tensor_parallel_gpus_than_visible_is_one_line():
+    env = {"CUDA_VISIBLE_DEVICES": "0"}
+    proc = snakemake("-n", "--config", "engine={tensor_parallel_size: 2}", env=env)
+    assert proc.returncode == 1
+    assert config_errors(proc.stderr) == [
+        "config error: config key 'engine.tensor_parallel_size': 2 GPUs per job, but only 1 "
+        "visible (0); fix: give at most 1, or run where more are visible"
+    ]
+
+
+def test_a_generation_job_claims_the_tensor_parallel_gpus(tmp_path):
+    # A real Proposer job (transformers engine on the CPU, tiny model): with tensor_parallel_size
+    # 2 and three GPUs listed, it takes two of them (its CUDA_VISIBLE_DEVICES), not one.
+    exp = tmp_path / "exp"
+    (exp / "config").mkdir(parents=True)
+    text = (REPO / "config" / "config.yaml").read_text()
+    (exp / "config" / "config.yaml").write_text(text + "\nwarmup: {enabled: false}\n")
+    target = "results/round_1/shards/proposals/1-of-1.parquet"
+    args = ["-s", str(REPO / "Snakefile"), "-d", str(exp), "--cores", "2", "--config"]
+    args += [
+        "engine={tensor_parallel_size: 2}",
+        "mmzero={prompts_per_topic: 1, proposer: {n: 2, max_tokens: 8}}",
+    ]
+    env = {"CUDA_VISIBLE_DEVICES": "0,1,2", "TMPDIR": str(tmp_path)}
+    proc = snakemake(target, *args, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (exp / "logs" / "propose_concepts" / "round_1.1-of-1.log").read_text()
+    assert "gpu: this job uses GPU 0,1 (of 0,1,2)" in log

@@ -219,6 +219,18 @@ def check_gpu_setup(config: dict, conda: bool = False) -> None:
             )
     engine = config.get("engine", {})
     model = config.get("model", {})
+    wanted = {
+        "engine.tensor_parallel_size": 1
+        if engine.get("backend", "auto") == "hf"
+        else int(engine.get("tensor_parallel_size", 1)),
+        "train.num_processes": int(config.get("train", {}).get("num_processes", 1)),
+    }
+    for key, count in wanted.items():
+        if gpus and count > len(gpus):
+            raise ConfigError(
+                f"config key '{key}': {count} GPUs per job, but only {len(gpus)} visible "
+                f"({','.join(gpus)}); fix: give at most {len(gpus)}, or run where more are visible"
+            )
     if engine.get("backend", "auto") != "auto":
         return  # hf or vllm chosen by hand: the user knows where it runs
     params, how = model_parameters(model.get("base", "embedded"), model.get("revision"))
