@@ -19,10 +19,9 @@ except ConfigError as exc:
 # Conda-deployed jobs (envs/*.yaml hold the pinned stack only) import evovlm from this
 # workflow's own source tree; a cluster job re-reads this file, so it gets the same path.
 if "conda" in map(str, workflow.deployment_settings.deployment_method):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(workflow.main_snakefile).parent / "src")]
-        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    )
+    _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    _src = str(Path(workflow.main_snakefile).parent / "src")
+    os.environ.update(PYTHONPATH=os.pathsep.join([_src, *(p for p in _paths if p)]))
 
 
 def cluster_run():
