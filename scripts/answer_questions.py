@@ -4,7 +4,7 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
 from evovlm.gpus import claim_gpu  # noqa: E402
 
-claim_gpu()  # one GPU per job on a multi-GPU machine, set before CUDA starts
+claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
 from evovlm import evolmm  # noqa: E402
 from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, write_parquet  # noqa: E402

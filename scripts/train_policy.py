@@ -15,8 +15,8 @@ s = snakemake  # noqa: F821
 from evovlm.gpus import claim_gpu  # noqa: E402
 from evovlm.train.job import launch  # noqa: E402
 
-# One GPU per job on a multi-GPU machine (all of the job's processes share the claim).
-claim_gpu(int(s.params.train.get("num_processes", 1) or 1))
+# The rule's GPUs (train.num_processes), shared by all of the job's processes.
+claim_gpu(s.resources.gpu)
 job = {
     "method": s.config["method"],
     "plugins": list(s.config.get("plugins") or []),

@@ -70,12 +70,73 @@ def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
     on_gpu = {
         rule
         for rule, res in profile["set-resources"].items()
-        if res.get("slurm_partition") == "gpu" and res.get("gres") == "gpu:1"
+        if res.get("slurm_partition") == "gpu"
     }
     needed = gpu_rules()
     assert {"propose_concepts", "ask_questions", "train_policy", "evaluate_policy"} <= needed
     assert needed == on_gpu, f"missing: {needed - on_gpu}, extra: {on_gpu - needed}"
     assert set(profile["set-resources"]) <= set(rule_blocks()), "a set-resources rule is unknown"
+
+
+def test_slurm_profile_asks_for_the_gpus_once_and_leaves_the_count_to_the_rule():
+    # The slurm plugin turns a job's `gpu` resource into --gpus=N and refuses `gpu` together
+    # with a GPU `gres`; a `gpu:` in set-resources would also override the rule's count
+    # (engine.tensor_parallel_size). So the profile names neither.
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    sections = [profile.get("default-resources") or {}, *profile["set-resources"].values()]
+    for resources in sections:
+        assert not {"gpu", "gpus", "gres"} & set(resources), resources
+    for name in gpu_rules():
+        assert re.search(r"^\s+gpu=(generation_gpus|train_gpus)\(\),$", rule_blocks()[name], re.M)
+
+
+class _Job:
+    """What the slurm plugin reads of a job: its resources (the rule's and the profile's)."""
+
+    def __init__(self, resources: dict):
+        from snakemake.iocontainers import ResourceList
+
+        self.resources = ResourceList(fromdict=resources)
+
+
+def test_slurm_plugin_submits_the_rules_gpu_count():
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from snakemake_executor_plugin_slurm.partitions import parse_gpu_requirements
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    for rule, extra in profile["set-resources"].items():
+        job = _Job(
+            {"gpu": 2, **extra}
+        )  # the rule's gpu= (tensor_parallel_size 2), then the profile
+        assert parse_gpu_requirements(job) == (2, None), rule
+        assert set_gres_string(job) == " --gpus=2", rule
+
+
+def slurm_dry_run(*config: str) -> subprocess.CompletedProcess:
+    # conda cannot be installed on a machine without conda-forge, and a dry run with
+    # software-deployment-method conda asks `conda info`; environment modules need nothing.
+    args = ["-n", "-p", "--profile", "profiles/slurm", "--sdm", "env-modules", "--config", *config]
+    return snakemake(*args, env={"CUDA_VISIBLE_DEVICES": ""})
+
+
+def test_slurm_dry_run_plans_every_gpu_job_with_the_tensor_parallel_gpus():
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    proc = slurm_dry_run("engine={tensor_parallel_size: 2}", "train={num_processes: 3}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert "evovlm: at most" not in out  # no local GPU limit on a cluster (the submit host's)
+    jobs = re.findall(r"rule (\w+):\n(?:.*\n)*?\s+resources: (.*)", out)
+    gpu_jobs = {rule: res for rule, res in jobs if rule in gpu_rules()}
+    assert {"propose_concepts", "write_code", "sample_answers", "train_policy"} <= set(gpu_jobs)
+    for rule, res in jobs:
+        fields = dict(f.split("=", 1) for f in res.split(", "))
+        if rule in gpu_rules():
+            assert fields["slurm_partition"] == "gpu", rule
+            assert fields["gpu"] == ("3" if rule == "train_policy" else "2"), (rule, res)
+            assert "gres" not in fields, (rule, res)
+        else:
+            assert "gpu" not in fields and fields["slurm_partition"] == "cpu", (rule, res)
 
 
 def test_local_rules_are_real_small_cpu_rules():
@@ -91,8 +152,38 @@ def test_local_rules_are_real_small_cpu_rules():
 def test_gpu_rules_name_the_gpu_conda_env():
     for name in gpu_rules():
         assert "envs/evovlm-gpu.yaml" in rule_blocks()[name], name
-    env = yaml.safe_load((REPO / "envs" / "evovlm-gpu.yaml").read_text())
-    assert {"-r gpu.txt", "-e .."} <= set(env["dependencies"][-1]["pip"])
+
+
+def requirement_lines(path) -> list[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+@pytest.mark.parametrize(
+    ("env", "pins"), [("evovlm.yaml", "cpu.txt"), ("evovlm-gpu.yaml", "gpu.txt")]
+)
+def test_conda_envs_name_no_file_and_hold_the_pins(tmp_path, env, pins):
+    # Snakemake copies an env file to .snakemake/conda/<hash>.yaml and runs
+    # `conda env create --file` on the copy: a path in its pip list (-r, -e, ./x) would be read
+    # from there. Checked where Snakemake puts it; the pins are the .txt file's, line for line.
+    copy = tmp_path / ".snakemake" / "conda" / "0123abcd.yaml"
+    copy.parent.mkdir(parents=True)
+    copy.write_text((REPO / "envs" / env).read_text())
+    spec = yaml.safe_load(copy.read_text())
+    (pip,) = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict)]
+    for entry in pip:
+        words = entry.split()
+        if words[0] in ("-r", "--requirement", "-c", "--constraint", "-e", "--editable"):
+            target = copy.parent / words[-1]
+            assert target.exists(), f"{env}: {entry!r} points at {target}, missing"
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+(==[\w.+]+)?", entry), f"{env}: {entry!r}"
+    assert pip == requirement_lines(REPO / "envs" / pins)
+    # The package itself is not installed in the env (jobs import it from src/), so every one of
+    # its requirements must be among the pins.
+    project = __import__("tomllib").loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~ ]", req)[0].lower().replace("_", "-") for req in pip}
+    for req in project["dependencies"]:
+        assert re.split(r"[<>=!~ ]", req)[0].lower().replace("_", "-") in names, (env, req)
 
 
 CLAIM = textwrap.dedent(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evovlm import methods
 from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
-from evovlm.gpus import visible_gpus
+from evovlm.gpus import check_gpu_setup, visible_gpus
 from evovlm.tiny import recipe_digest
 
 try:
@@ -16,25 +16,61 @@ except ConfigError as exc:
     sys.exit(1)
 
 
-def _limit_gpu_jobs():
-    """Local runs: GPU jobs at once = GPUs visible (1 on a CPU-only machine, where the GPU rules
-    run on the CPU one at a time); `--resources gpu=N` wins. Cluster runs: the scheduler decides.
-    Each GPU job then takes its own device (evovlm.gpus.claim_gpu)."""
+# Conda-deployed jobs (envs/*.yaml hold the pinned stack only) import evovlm from this
+# workflow's own source tree; a cluster job re-reads this file, so it gets the same path.
+if "conda" in map(str, workflow.deployment_settings.deployment_method):
+    _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    _src = str(Path(workflow.main_snakefile).parent / "src")
+    os.environ.update(PYTHONPATH=os.pathsep.join([_src, *(p for p in _paths if p)]))
+
+
+def cluster_run():
+    """True under a cluster executor (e.g. slurm). Snakemake picks the executor plugin only after
+    parsing the Snakefile, but it keeps `--jobs` as the node limit (`_nodes`) only for a remote
+    executor; a local run turns `--jobs` into `--cores` (snakemake/cli.py). So a local dry run
+    with `-j N` counts as a cluster run here (no GPU limit, no GPU check: harmless)."""
     plugin = workflow.executor_plugin
-    local = plugin is None or not plugin.common_settings.non_local_exec
-    if not local or not workflow.is_main_process:
+    if plugin is not None:
+        return plugin.common_settings.non_local_exec
+    return workflow.nodes is not None
+
+
+def generation_gpus():
+    """GPUs one generation job (and the evaluation) takes: engine.tensor_parallel_size, over
+    which vLLM spreads one model; 1 for the transformers engine, which uses one device.
+    """
+    engine = config["engine"]
+    return 1 if engine["backend"] == "hf" else engine["tensor_parallel_size"]
+
+
+def train_gpus():
+    """GPUs one training job takes: one per process (train.num_processes)."""
+    return config["train"]["num_processes"]
+
+
+def _limit_gpu_jobs():
+    """Local runs: GPUs in use at once = GPUs visible (on a CPU-only machine, where the GPU
+    rules run on the CPU, one job at a time); `--resources gpu=N` wins. Each job asks for its
+    GPU count (`resources: gpu=`) and takes that many devices (evovlm.gpus.claim_gpu). Cluster
+    runs: the scheduler grants each job its `gpu` count (the slurm plugin's --gpus)."""
+    if cluster_run() or not workflow.is_main_process:
         return
     given = "gpu" in workflow.global_resources
-    limit = (
-        workflow.global_resources["gpu"].value if given else max(1, len(visible_gpus()))
-    )
-    if not given:
-        workflow.register_resource("gpu", limit)
     found = visible_gpus()
+    if given:
+        limit = workflow.global_resources["gpu"].value
+    else:
+        limit = len(found) or max(generation_gpus(), train_gpus())
+        workflow.register_resource("gpu", limit)
     print(
         f"evovlm: at most {limit} GPU job(s) at once "
         f"({'--resources gpu' if given else 'GPUs visible'}: "
-        f"{len(found)} GPU(s) {','.join(found) or 'none, GPU rules run on the CPU'})",
+        f"{len(found)} GPU(s) {','.join(found) or 'none, GPU rules run on the CPU'})"
+        + (
+            f"; {generation_gpus()} GPUs per generation job"
+            if generation_gpus() > 1
+            else ""
+        ),
         file=sys.stderr,
     )
 
@@ -135,6 +171,23 @@ if (
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         sys.exit(1)
+
+
+# A GPU that is visible but unusable (driver too old for the jobs' CUDA), or a real model that
+# `engine.backend: auto` would put on the CPU, stops the run here with one line: fail loudly,
+# not slowly. Local runs only (a cluster's nodes are not the submit host); nvidia-smi, no CUDA.
+def _check_gpu_setup():
+    if cluster_run() or not workflow.is_main_process:
+        return
+    uses_conda = "conda" in map(str, workflow.deployment_settings.deployment_method)
+    try:
+        check_gpu_setup(config, conda=uses_conda)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.exit(1)
+
+
+_check_gpu_setup()
 
 
 def lineage(role):

@@ -33,7 +33,7 @@ rule evaluate_policy:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=eval_policy_path,
         eval=config["eval"],

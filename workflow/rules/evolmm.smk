@@ -33,7 +33,7 @@ rule ask_questions:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("proposer", w),
         sampling=config["evolmm"]["proposer"],
@@ -58,7 +58,7 @@ rule answer_questions:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("solver", w),
         sampling=config["evolmm"]["solver"],

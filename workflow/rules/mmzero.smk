@@ -16,7 +16,7 @@ rule propose_concepts:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("proposer", w),
         topics=config["mmzero"]["seed_topics"],
@@ -42,7 +42,7 @@ rule write_code:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("coder", w),
         k=config["mmzero"]["coder"]["k"],
@@ -70,7 +70,7 @@ rule sample_answers:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("solver", w),
         m=config["mmzero"]["solver"]["m"],

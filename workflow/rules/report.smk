@@ -20,7 +20,7 @@ rule pseudolabel:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=generation_gpus(),
     params:
         policy=lambda w: policy_path("solver", w),
         m=config["mmzero"]["solver"]["m"],

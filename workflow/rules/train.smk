@@ -20,7 +20,7 @@ rule train_policy:
     conda:
         "../../envs/evovlm-gpu.yaml"
     resources:
-        gpu=1,
+        gpu=train_gpus(),
     params:
         train=config["train"],
         temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},

@@ -66,16 +66,23 @@ def derive_seed(*parts: object) -> int:
 
 
 def vllm_usable() -> bool:
+    """vLLM imports and a GPU is visible, decided without importing torch or vLLM.
+
+    ``torch.cuda.is_available()`` here would initialise CUDA in this process, and vLLM, which
+    forks its engine process, then fails with "Cannot re-initialize CUDA in forked subprocess".
+    So the GPUs come from ``CUDA_VISIBLE_DEVICES`` / ``nvidia-smi -L`` (evovlm.gpus); whether
+    the driver can run the installed CUDA is checked before any job (evovlm.gpus.check_gpu_setup).
+    """
     if importlib.util.find_spec("vllm") is None:
         return False
-    import torch
+    from evovlm.gpus import visible_gpus
 
-    return torch.cuda.is_available()
+    return bool(visible_gpus())
 
 
 def resolve_backend(backend: str = "auto") -> str:
     """The engine that ``backend`` means here: ``hf`` or ``vllm`` (``auto`` = vLLM when it
-    imports and a GPU is visible)."""
+    imports and a GPU is visible). Never initialises CUDA (see :func:`vllm_usable`)."""
     if backend not in ("auto", "hf", "vllm"):
         raise ValueError(f"engine.backend: {backend!r} is not one of auto, hf, vllm")
     if backend == "auto":
