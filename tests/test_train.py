@@ -548,6 +548,24 @@ def test_bf16_base_keeps_small_updates(bf16_model_dir, text_samples, tmp_path):
     assert shares["base"] < 0.5, shares  # the lost updates: the check can fail
 
 
+def test_kl_reference_of_a_bf16_full_finetune_loads_in_bf16(tmp_path):
+    """TRL builds the full fine-tune's KL reference with the policy's dtype, fp32 (the master
+    weights): 4 bytes a parameter, 15 GiB of a 3B's 70. Under bf16 mixed precision it is now
+    loaded in bf16 (GRPOConfig.model_init_kwargs reaches only the reference); other settings
+    are left alone."""
+    from evovlm.train.run import grpo_config
+
+    def init_kwargs(**kw):
+        cfg = _config(**kw)
+        return grpo_config(cfg, "solver", 4, 8, 1.0, tmp_path).model_init_kwargs
+
+    assert init_kwargs(mixed_precision="bf16", beta=0.01) == {"dtype": torch.bfloat16}
+    assert init_kwargs(mixed_precision="no", beta=0.01) is None  # fp32 compute: fp32 reference
+    assert init_kwargs(mixed_precision="bf16", beta=0.0) is None  # no reference at all
+    kept = init_kwargs(mixed_precision="bf16", trl={"model_init_kwargs": {"dtype": "float32"}})
+    assert kept == {"dtype": "float32"}  # an explicit train.trl choice wins
+
+
 def test_learning_rate_zero_changes_no_weight(tiny_model_dir, text_samples, tmp_path):
     """The no-training control: every step runs, no weight changes."""
     summary = train.train_policy(
