@@ -1,9 +1,14 @@
 """Seconds per GRPO step and peak memory of the training stage on the tiny model (CPU).
 
     .venv/bin/python bench/train.py [--steps 6] [--groups 8] [--size 4] [--tokens 32]
+    .venv/bin/python bench/train.py --memory
 
 Each method runs in its own subprocess so peak RSS (ru_maxrss) is per method. Completions are
 produced once by the HF engine and replayed (image groups, solver-like).
+
+``--memory``: the memory a full fine-tune of Qwen2.5-VL 3B and 7B needs before activations
+(parameters, gradients, AdamW states, the KL reference), computed from the models' parameter
+counts (built on the meta device from their published configs, no download).
 """
 
 from __future__ import annotations
@@ -97,6 +102,63 @@ def run_one(model_dir: str, samples: str, method: str, steps: int, work: str) ->
     )
 
 
+# Qwen2.5-VL-3B/7B-Instruct's config.json values that decide the parameter count.
+QWEN25_VL = {
+    "3B": dict(hidden=2048, layers=36, inter=11008, heads=16, kv=2, vocab=151936, tie=True),
+    "7B": dict(hidden=3584, layers=28, inter=18944, heads=28, kv=4, vocab=152064, tie=False),
+}
+
+
+def parameter_counts(size: str) -> tuple[int, int]:
+    """(all parameters, vision tower + merger) of Qwen2.5-VL ``size``, on the meta device."""
+    import torch
+    from transformers import AutoModelForImageTextToText, Qwen2_5_VLConfig
+
+    d = QWEN25_VL[size]
+    text = dict(
+        hidden_size=d["hidden"],
+        num_hidden_layers=d["layers"],
+        intermediate_size=d["inter"],
+        num_attention_heads=d["heads"],
+        num_key_value_heads=d["kv"],
+        vocab_size=d["vocab"],
+        tie_word_embeddings=d["tie"],
+        rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+    )
+    vision = dict(
+        depth=32,
+        hidden_size=1280,
+        intermediate_size=3420,
+        num_heads=16,
+        out_hidden_size=d["hidden"],
+        fullatt_block_indexes=[7, 15, 23, 31],
+    )
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=d["tie"])
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    total = sum(p.numel() for p in model.parameters())
+    return total, sum(p.numel() for n, p in model.named_parameters() if "visual" in n)
+
+
+def memory_table() -> None:
+    """GiB per device of a full fine-tune, before activations: fp32 weights (4 bytes a
+    parameter), fp32 gradients (4) and AdamW's two fp32 moments (8) for trainable parameters,
+    and TRL's KL reference (beta > 0): fp32 (4) before issue 28, the compute dtype bf16 (2)
+    after. FSDP divides all of it by the number of processes."""
+    gib = 2**30
+    print("size params vision | before | after | after, text-only role | after, FSDP 2/4/8")
+    for size in QWEN25_VL:
+        total, vision = parameter_counts(size)
+        before = total * (4 + 4 + 8 + 4) / gib
+        after = total * (4 + 4 + 8 + 2) / gib
+        text_only = after - vision * (4 + 8) / gib  # vision frozen: no gradient, no AdamW state
+        sharded = "/".join(f"{after / n:.1f}" for n in (2, 4, 8))
+        print(
+            f"{size} {total / 1e9:.3f}B {vision / 1e9:.3f}B | {before:.1f} | {after:.1f} | "
+            f"{text_only:.1f} | {sharded}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
@@ -104,7 +166,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # model samples method work
+    parser.add_argument("--memory", action="store_true", help="full fine-tune memory, 3B and 7B")
     args = parser.parse_args()
+    if args.memory:
+        memory_table()
+        return
     if args.run:
         model_dir, samples, method, work = args.run
         run_one(model_dir, samples, method, args.steps, work)

@@ -439,4 +439,7 @@ def test_toy_plugin_method_end_to_end(run, tmp_path):
     assert "results/round_1/checkpoint/speaker" in log
     # train.num_processes 2 in its config: each job ran as a module under accelerate
     train_log = (workdir / "logs/train_policy/round_1.speaker.log").read_text()
-    assert "accelerate.commands.launch --num_processes 2 --module evovlm.train" in train_log
+    assert (
+        "accelerate.commands.launch --multi_gpu --num_processes 2 --module evovlm.train"
+        in train_log
+    )

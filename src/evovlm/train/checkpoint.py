@@ -24,6 +24,11 @@ def _is_vision_tower(name: str) -> bool:
     return re.search(r"(^|\.)visual\.", name) is not None and "merger" not in name
 
 
+def _is_vision(name: str) -> bool:
+    """The vision tower or its merger (projector)."""
+    return re.search(r"(^|\.)visual\.", name) is not None
+
+
 def lora_target_names(model, patterns: list[str], freeze_vision_tower: bool) -> list[str]:
     """Full names of the linear layers matching ``patterns`` (vision tower out if frozen)."""
     import torch
@@ -83,6 +88,7 @@ def save_checkpoint(
     out_dir: str | os.PathLike,
     source: str | None = None,
     base: str | None = None,
+    state_dict: dict | None = None,
 ) -> None:
     """Save a plain HF folder (model, processor, tokenizer) atomically: tmp folder, then rename.
 
@@ -91,6 +97,8 @@ def save_checkpoint(
     with ``base`` (the shared base model, as the workflow names it) as ``base_model_name_or_path``
     and the base's ``config.json`` beside it. Files of ``source`` (a local policy folder) that the
     save does not write (e.g. metadata of the embedded model) are copied along; weights never are.
+    ``state_dict``: the full weights gathered from a sharded (FSDP) model, saved instead of the
+    model's own (its parameters are shards).
     """
     out = Path(out_dir)
     tmp = _tmp_sibling(out)
@@ -100,7 +108,7 @@ def save_checkpoint(
         model.get_base_model().config.save_pretrained(tmp)
         _restore_name(tmp, base)
     else:
-        model.save_pretrained(tmp)
+        model.save_pretrained(tmp, state_dict=state_dict)
     processor.save_pretrained(tmp)
     if source is not None and Path(source).is_dir():
         for item in Path(source).iterdir():

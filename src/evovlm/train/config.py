@@ -25,7 +25,7 @@ DERIVED_TRL_OPTIONS = frozenset(
         "num_generations", "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards",
         "num_iterations", "temperature", "gradient_checkpointing", "bf16", "fp16", "use_cpu",
         "seed", "data_seed", "logging_steps", "save_strategy", "save_steps", "save_total_limit",
-        "report_to", "disable_tqdm", "remove_unused_columns",
+        "report_to", "disable_tqdm", "remove_unused_columns", "ddp_find_unused_parameters",
     }
 )  # fmt: skip
 
@@ -106,6 +106,13 @@ class TrainConfig:
             (self.epsilon_low >= 0 and self.epsilon_high >= 0, "epsilon_low/high must be >= 0"),
             (self.save_steps >= 0, "save_steps must be >= 0"),
             (self.num_processes >= 1, "num_processes must be >= 1"),
+            (self.sharding in ("none", "fsdp"), "sharding: none|fsdp"),
+            (
+                self.sharding == "none" or self.method == "full",
+                "sharding: fsdp shards a full fine-tune (method: full); LoRA trains few "
+                "parameters and replicates the frozen base (sharding: none)",
+            ),
+            (self.save_dtype in ("float32", "base"), "save_dtype: float32|base"),
             (self.lora_r >= 1, "lora_r must be >= 1"),
             (self.lora_save in ("adapter", "merged"), "lora_save: adapter|merged"),
             (

@@ -60,13 +60,29 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def accelerate_command(num_processes: int, job_file: str | os.PathLike) -> list[str]:
+# accelerate configs shipped with the repository (train.sharding selects one)
+ACCELERATE_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "accelerate"
+
+
+def accelerate_command(
+    num_processes: int, job_file: str | os.PathLike, sharding: str = "none"
+) -> list[str]:
     """The ``accelerate launch`` command that runs ``job_file`` on ``num_processes`` processes,
-    each as ``python -m evovlm.train --job job_file``."""
+    each as ``python -m evovlm.train --job job_file``: data parallel (DDP), or with
+    ``sharding='fsdp'`` a sharded full fine-tune (``config/accelerate/fsdp.yaml``)."""
+    config = []
+    if sharding == "fsdp":
+        config = ["--config_file", str(ACCELERATE_CONFIGS / "fsdp.yaml")]
+    elif num_processes > 1:
+        # DDP through torchrun. Without it, on a machine with no GPU (and no accelerate config)
+        # accelerate starts ONE process whatever --num_processes says; with it, the trainer's
+        # use_cpu makes the processes join over gloo there.
+        config = ["--multi_gpu"]
     return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
+        *config,
         "--num_processes",
         str(num_processes),
         "--module",
@@ -79,14 +95,16 @@ def accelerate_command(num_processes: int, job_file: str | os.PathLike) -> list[
 def launch(job: dict[str, Any]) -> int:
     """Run ``job`` here, or, with ``train.num_processes`` > 1, write it next to its work folder
     and run it under ``accelerate launch``; return the exit status."""
-    num_processes = int((job.get("train") or {}).get("num_processes", 1) or 1)
-    if num_processes <= 1 or "LOCAL_RANK" in os.environ:
+    train = job.get("train") or {}
+    num_processes = int(train.get("num_processes", 1) or 1)
+    sharding = str(train.get("sharding", "none"))
+    if (num_processes <= 1 and sharding == "none") or "LOCAL_RANK" in os.environ:
         run_job(job)
         return 0
     job_file = Path(job["work_dir"]).with_suffix(".job.json")
     job_file.parent.mkdir(parents=True, exist_ok=True)
     job_file.write_text(json.dumps(job))
-    command = accelerate_command(num_processes, job_file)
+    command = accelerate_command(num_processes, job_file, sharding)
     print("running:", " ".join(command), file=sys.stderr)
     returncode = subprocess.run(command, stderr=sys.stderr).returncode
     if returncode == 0:

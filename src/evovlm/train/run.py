@@ -20,6 +20,7 @@ from evovlm import hfio
 from evovlm.train import replay
 from evovlm.train.checkpoint import (
     _fingerprint,
+    _is_vision,
     _last_checkpoint,
     _load_for_training,
     _save_dtype,
@@ -61,9 +62,14 @@ def grpo_config(
     per_device: int,
     temperature: float,
     output_dir: str | os.PathLike,
+    find_unused_parameters: bool = False,
 ):
     """The role's ``trl.GRPOConfig``: the options evovlm derives (:data:`DERIVED_TRL_OPTIONS`,
-    from the train section, the groups and the machine), then ``train.trl`` as it is."""
+    from the train section, the groups and the machine), then ``train.trl`` as it is.
+
+    ``find_unused_parameters``: some trainable parameters may get no gradient (the vision
+    tower, or a LoRA adapter on the merger, under text-only prompts); DDP must then look for
+    them, or its gradient reduction waits for them."""
     import torch
     from trl import GRPOConfig
 
@@ -102,9 +108,20 @@ def grpo_config(
         report_to=cfg.report_to,
         disable_tqdm=False,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=find_unused_parameters,
     )
     assert set(options) == DERIVED_TRL_OPTIONS, set(options) ^ DERIVED_TRL_OPTIONS
-    return GRPOConfig(**options, **cfg.trl)  # train.trl: any other GRPOConfig option
+    trl_options = dict(cfg.trl)  # train.trl: any other GRPOConfig option
+    reference = options["beta"] > 0 or cfg.kl_control == "adaptive"
+    if reference and cfg.method == "full" and precision in ("bf16", "fp16"):
+        # TRL builds the KL reference of a full fine-tune with the policy's dtype, fp32 here
+        # (the fp32 master weights): 4 bytes a parameter for a frozen model whose forward pass
+        # runs under autocast anyway. Load it in the compute dtype instead (model_init_kwargs
+        # reaches only the reference model when the policy is passed as an instance).
+        init = dict(trl_options.get("model_init_kwargs") or {})
+        init.setdefault("dtype", torch.bfloat16 if precision == "bf16" else torch.float16)
+        trl_options["model_init_kwargs"] = init
+    return GRPOConfig(**options, **trl_options)
 
 
 def _model_to_train(model_path: str, start_policy: str, cfg: TrainConfig, resume: str | None):
@@ -163,9 +180,22 @@ def train_role(
         size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
     )
     dataset = _group_dataset(groups, groups_per_step)
-    args = grpo_config(cfg, groups[0].role, size, per_device, temperature, output_dir)
     resume = _last_checkpoint(output_dir)
     model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
+    with_images = [bool(g.images) for g in groups]
+    if cfg.method == "full" and not any(with_images):
+        # Text-only prompts (the Proposer's, the Coder's) give the vision tower and merger no
+        # gradient: freeze them, so DDP waits for no gradient of theirs and AdamW keeps no
+        # state for them (AdamW skips a parameter without gradient anyway: same updates).
+        for name, param in model.named_parameters():
+            if _is_vision(name):
+                param.requires_grad_(False)
+    # DDP looks for parameters without gradient unless nothing can be left out. Said here, not
+    # left to the Trainer's guess (it looks only when gradient checkpointing is off at the time
+    # it builds the accelerator, before train() turns checkpointing on).
+    frozen_vision = cfg.method == "full" and not any(with_images)
+    find_unused = num_processes > 1 and cfg.sharding == "none" and not frozen_vision
+    args = grpo_config(cfg, groups[0].role, size, per_device, temperature, output_dir, find_unused)
     if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
         tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
@@ -212,6 +242,9 @@ def train_role(
         "per_device_train_batch_size": per_device,
         "groups_per_step": groups_per_step,
         "resumed_from": resume,
+        # e.g. MULTI_GPU / MULTI_CPU (DDP), FSDP, NO: how the processes shared the work
+        "distributed_type": str(trainer.accelerator.distributed_type.value),
+        "num_processes": int(trainer.accelerator.num_processes),
         "temperature": args.temperature,
         "kl_control": cfg.kl_control,
         "beta_per_step": kl_controller.betas if kl_controller else None,
@@ -326,7 +359,7 @@ def train_policy(
     local = resolve_model_path(policy)
     base = (adapter_base(local) or policy) if cfg.adapters else None
     current = local
-    model = None
+    model = state = None
     for i, (role, groups) in enumerate(plan):
         stage_done = work_dir / role / "final"
         if i < len(plan) - 1 and stage_done.exists():
@@ -343,24 +376,34 @@ def train_policy(
             work_dir / role,
             temperature=float((temperatures or {}).get(role, 1.0)),
         )
+        # Sharded: every process takes part in gathering the full state dict (main keeps it).
+        state = (
+            trainer.accelerator.get_state_dict(trainer.model) if cfg.sharding != "none" else None
+        )
         del trainer
         summary["roles"][role].update(record)
         if i < len(plan) - 1:  # the next role starts from this one's weights
             _barrier()
             if is_main:
-                save_checkpoint(model, processor, stage_done, source=local, base=base)
+                save_checkpoint(
+                    model, processor, stage_done, source=local, base=base, state_dict=state
+                )
                 (work_dir / role / "record.json").write_text(json.dumps(record))
             _barrier()
             current = str(stage_done)
     _add_totals(summary, [role for role, _ in plan])
 
-    # A merged model is saved in the base's dtype; an adapter stays fp32 (it is small, and the
-    # next round trains on from it: bf16 would round away updates of learning-rate size).
-    dtype = None if cfg.adapters else _save_dtype(policy)
-    if dtype is not None:
+    # The trainer's weights are fp32 masters (mixed precision only autocasts the compute). They
+    # are saved as they are (train.save_dtype float32): the next round trains on from them, and
+    # bf16 keeps 8 bits of mantissa, so an update below ~0.4% of a weight (lr 1e-6 for 20 steps
+    # moves a weight of 0.02 by ~0.1%) rounds back to the start. An adapter is always fp32.
+    dtype = None if cfg.adapters or cfg.save_dtype == "float32" else _save_dtype(policy)
+    if dtype is not None and state is not None:
+        state = {k: v.to(dtype) for k, v in state.items()}
+    elif dtype is not None:
         model = model.to(dtype)
     if is_main:
-        save_checkpoint(model, processor, checkpoint_dir, source=local, base=base)
+        save_checkpoint(model, processor, checkpoint_dir, source=local, base=base, state_dict=state)
         hfio.prepare_checkpoint(checkpoint_dir)
         if not cfg.keep_trl_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
