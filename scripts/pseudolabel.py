@@ -3,31 +3,36 @@
 
 import sys
 
-sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
+# The job runs in the process Snakemake started only: vLLM starts its engine process with spawn
+# (always on CPU), which imports this file again as the main module.
+if __name__ == "__main__":
+    from evovlm.stages import job_log
 
-from evovlm.gpus import claim_gpu  # noqa: E402
+    job_log(snakemake.log[0])  # stderr of this process and of those it starts (vLLM's engine)
 
-claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
+    from evovlm.gpus import claim_gpu
 
-from evovlm import metrics, pseudolabel  # noqa: E402
-from evovlm.rewards import MMZeroRewardConfig  # noqa: E402
-from evovlm.schema import BENCHMARK, write_parquet  # noqa: E402
-from evovlm.stages import engine_from_config  # noqa: E402
-from evovlm.tables import read_or_exit  # noqa: E402
+    claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
-p = snakemake.params
-round_ = int(snakemake.wildcards.round)
-samples = pseudolabel.sample_labels(
-    engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-    read_or_exit(snakemake.input.benchmark, BENCHMARK),
-    round_=round_,
-    m=p.m,
-    sampling=p.sampling,
-    seed=p.seed,
-)
-labels = pseudolabel.label_table(samples, MMZeroRewardConfig.from_dict(p.rewards))
-write_parquet(samples, snakemake.output.samples, None)
-write_parquet(labels, snakemake.output.labels, None, round_=round_)
-summary = {"round": round_, "policy": p.policy, **pseudolabel.summarize(labels)}
-metrics.write_json(summary, snakemake.output.summary)
-print(summary["overall"], summary["filter"], file=sys.stderr)
+    from evovlm import metrics, pseudolabel
+    from evovlm.rewards import MMZeroRewardConfig
+    from evovlm.schema import BENCHMARK, write_parquet
+    from evovlm.stages import engine_from_config
+    from evovlm.tables import read_or_exit
+
+    p = snakemake.params
+    round_ = int(snakemake.wildcards.round)
+    samples = pseudolabel.sample_labels(
+        engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
+        read_or_exit(snakemake.input.benchmark, BENCHMARK),
+        round_=round_,
+        m=p.m,
+        sampling=p.sampling,
+        seed=p.seed,
+    )
+    labels = pseudolabel.label_table(samples, MMZeroRewardConfig.from_dict(p.rewards))
+    write_parquet(samples, snakemake.output.samples, None)
+    write_parquet(labels, snakemake.output.labels, None, round_=round_)
+    summary = {"round": round_, "policy": p.policy, **pseudolabel.summarize(labels)}
+    metrics.write_json(summary, snakemake.output.summary)
+    print(summary["overall"], summary["filter"], file=sys.stderr)

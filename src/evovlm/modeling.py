@@ -29,6 +29,7 @@ class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
     def to_dict(self):
         output = super().to_dict()
         output["processor_class"] = self.saved_class_name
+        output.setdefault("video_processor", video_processor_dict(self.image_processor))
         return output
 
     def save_pretrained(self, save_directory, *args, **kwargs):
@@ -43,6 +44,20 @@ class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
                 data["processor_class"] = self.saved_class_name
                 tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return result
+
+
+def video_processor_dict(image_processor) -> dict:
+    """The video processor entry a saved folder needs beside its image processor.
+
+    vLLM builds the stock ``Qwen2_5_VLProcessor.from_pretrained`` itself (``auto_map`` is not
+    read), and that needs a video processor config (transformers reads the ``video_processor``
+    entry of ``processor_config.json``, else ``video_preprocessor_config.json``); without one it
+    refuses the folder. The entry mirrors the image processor (same patching, same pixel
+    bounds); evovlm never feeds videos (``limit_mm_per_prompt`` video 0)."""
+    entry = {k: v for k, v in image_processor.to_dict().items() if not k.startswith("_")}
+    entry.pop("image_processor_type", None)
+    entry["video_processor_type"] = "Qwen2VLVideoProcessor"
+    return entry
 
 
 # Tokens that stand for pixels: a completion holding one cannot be replayed in training (the

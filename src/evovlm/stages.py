@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -82,6 +83,15 @@ def engine_from_config(model: str, engine_cfg: dict[str, Any], dtype: str = "aut
         },
     }
     return LazyEngine(lambda: make_engine(model, backend, **options))
+
+
+def job_log(path: str | os.PathLike) -> None:
+    """Send this process's stderr to a job's log, at the file-descriptor level, so the processes
+    it starts write there too: vLLM's engine process logs (and reports why it died) on its own
+    stderr, with ``VLLM_LOGGING_STREAM=ext://sys.stderr`` (engines/vllm_engine.py)."""
+    log = open(path, "w", buffering=1)  # noqa: SIM115 (the process's stderr until it exits)
+    os.dup2(log.fileno(), 2)
+    sys.stderr = log
 
 
 def completion_columns(request: Request, output: RequestOutput, j: int) -> dict[str, Any]:
