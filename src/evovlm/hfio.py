@@ -67,6 +67,39 @@ def with_features(table: pa.Table) -> pa.Table:
 
 
 # ---------------------------------------------------------------------------------------------
+# File modes
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc on Linux; elsewhere set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike) -> None:
+    """Give ``path`` (a file, or a folder and everything in it) the mode a plain ``open`` or
+    ``mkdir`` would: ``tempfile.mkstemp`` and safetensors create files 0600, so atomic writes and
+    saved weights would otherwise be unreadable to the group and others whatever the umask."""
+    mask = current_umask()
+    path = Path(path)
+    targets = [path]
+    if path.is_dir():
+        targets += list(path.rglob("*"))
+    for target in targets:
+        if target.is_symlink():
+            continue
+        executable = target.is_dir() or target.stat().st_mode & 0o100
+        os.chmod(target, (0o777 if executable else 0o666) & ~mask)
+
+
+# ---------------------------------------------------------------------------------------------
 # Checkpoints
 
 PROCESSOR_MODULE = "processing_evovlm"
@@ -183,6 +216,7 @@ def prepare_checkpoint(folder: str | os.PathLike) -> None:
     for name in (*WORKFLOW_FILES, "README.md"):
         (folder / name).unlink(missing_ok=True)
     add_processor_code(folder)
+    honour_umask(folder)
 
 
 def write_model_card(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
