@@ -14,13 +14,16 @@ from evovlm.train import TrainConfig  # noqa: E402
 summary = json.loads(Path(snakemake.input.summary).read_text())
 metrics = report.read_json(snakemake.input.metrics)
 cfg = snakemake.config
+folder = Path(snakemake.output.card).parent
+roles = list(summary.get("roles") or [snakemake.wildcards.lineage])
 hfio.write_model_card(
-    Path(snakemake.output.card).parent,
+    folder,
     {
         "base_model": snakemake.params.base_model,
         "method": cfg["method"],
         "lineage": snakemake.wildcards.lineage,
         "roles": list(summary.get("roles") or []),
+        "prompts": hfio.prompt_examples(folder, cfg["method"], roles),
         "round": int(snakemake.wildcards.round),
         "train": asdict(TrainConfig.from_dict(cfg["train"])),  # every setting, defaults too
         "summary": summary,

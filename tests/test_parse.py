@@ -251,6 +251,78 @@ def test_answer_tag_and_words(text, answer, words):
     assert words_before_answer(text) == words
 
 
+# Every form of the tag the tiny and real models write: the answer is "4" in each.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<answer>4</answer>",
+        "<answer>4</answer",  # the closing tag cut short of its ">" (issue 29: "4</answer")
+        "<answer>4</ans",  # cut at the token limit inside the closing tag
+        "<answer>4<",
+        "<answer>4",  # cut at the token limit before any closing tag
+        "<answer> 4 ",
+        "<Answer>4</Answer>",
+        "< answer >4</ answer >",
+        "<answer>\\boxed{4}</answer>",
+        "<answer>The answer is $\\boxed{4}$.</answer>",
+        "There are four bars, so the count is 4.\n<answer>4</answer>",
+        "<think>2 + 2</think>\n<answer>4</answer>",
+        "<answer>3</answer> wait, one more bar. <answer>4</answer>",  # the last one is final
+        "<answer>4</answer> and then <answer>7",  # a closed answer beats a later cut one
+        "<answer>4answer>",  # a closing tag missing its "</"
+        "<answer>4.</answer>",
+        "<answer>4!</answer>\n",
+        "<answer>4?</answer>",
+        "<answer>4</answer>.",
+        "<answer>\n4\n</answer>",
+        "<answer></answer>\n<answer>4</answer>",
+        "4</answer>",  # no opening tag: the last line, tags removed
+        "4</answer",
+        "The count is \\boxed{4}",  # no tag: the last \boxed{}
+    ],
+)
+def test_answer_tag_forms(text):
+    assert parse_answer_tag(text) == "4"
+
+
+# Replies of the tiny model's EvoLMM Solver (.test/config_evolmm.yaml, rounds 1-2, 2026-12-05),
+# with the answer the Solver meant.
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("<answer>46</answer> se</answer>", "46"),
+        ("<answer>39.<answer>", "39"),
+        ("<answer> 136?</answer>", "136"),
+        ("<answer>52?</answer>20</answer>", "52"),
+        ("<answer>201</answer>33</answer>", "201"),
+        ("<answer>\n<answer>52</answer>", "52"),
+        ("<answer>2011</answer>\n<answer>", "2011"),
+        (
+            "<answer>97</answer>2016</answer>What is answered is the picture, there in Banana,\n"
+            " decimal to18</answer>\n<answerrationale>\n<answer>\n<answer>",
+            "97",
+        ),
+        ("<answer>\n<answer>14</.</rationale>", "14"),
+        ("<answer>147?</question>", "147"),
+        ("<answer>i to</</answer>In\n<answer>", "i to"),
+        (
+            "<answer>2</answer>12 labelled leg of the picture is the picture, the of\n<answer>\n"
+            "<answer>\n<answered is the of answered is the decimal how? placequestion>How many)"
+            "question>What is the of shapes. Hawks?</question>\n<>\n<",
+            "2",
+        ),
+        # tags given but empty: no answer (not the chatter after them)
+        ("<answer>.</answer>", None),
+        ("<answer", None),
+        ("<answer></answer> labelled 179question>>", None),
+        ("<answer></answer>>.86</answer>86</answer>", None),
+        ("<answer>", None),
+    ],
+)
+def test_answer_tag_recorded_replies(text, answer):
+    assert parse_answer_tag(text) == answer
+
+
 def test_answer_tag_non_string():
     assert parse_answer_tag(None) is None
     assert words_before_answer(None) == 0

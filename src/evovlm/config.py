@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import re
 import sys
@@ -359,6 +360,111 @@ def check_model_path(config: dict) -> None:
             f"config key 'model.base': folder {base!r} is not a model (no {', '.join(missing)} "
             f"file); fix: point it at a saved model folder, which holds {wanted}"
         )
+
+
+def check_image_dir(config: dict) -> None:
+    """EvoLMM's ``evolmm.image_dir`` must be a folder with at least one image PIL can open:
+    a run on an empty or missing folder would exit 0 having trained on nothing. Checked before
+    any job (a stop at the first readable image, so a large folder costs one decode)."""
+    if config.get("method") != "evolmm":
+        return
+    folder = config.get("evolmm", {}).get("image_dir", EMBEDDED)
+    if folder == EMBEDDED:
+        return
+    from evovlm.evolmm import IMAGE_SUFFIXES, first_readable_image
+
+    key = f"config key 'evolmm.image_dir': folder {folder!r}"
+    fix = f"fix: point it at a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))}) or 'embedded'"
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise ConfigError(f"{key} {what}; {fix}")
+    found, candidates = first_readable_image(path)
+    if found is None:
+        detail = f"{candidates} image file(s), none readable" if candidates else "no image file"
+        raise ConfigError(f"{key} holds no readable image ({detail}); {fix}")
+    config["evolmm"]["image_dir"] = str(path)  # rules see the expanded path
+
+
+# The experiment ``results/`` was made by: written when a run starts, checked by every later run.
+EXPERIMENT_RECORD = "experiment.json"
+
+
+def experiment_identity(config: dict) -> dict[str, str | None]:
+    """What a results folder cannot mix: method, base model and (EvoLMM) image folder."""
+    evolmm = config.get("method") == "evolmm"
+    return {
+        "method": config.get("method"),
+        "model.base": config.get("model", {}).get("base", EMBEDDED),
+        "evolmm.image_dir": config.get("evolmm", {}).get("image_dir") if evolmm else None,
+    }
+
+
+def _same_place(a: str | None, b: str | None) -> bool:
+    """Equal values, or two spellings of one local path (relative to the working directory)."""
+    if a == b:
+        return True
+    if a is None or b is None or EMBEDDED in (a, b):
+        return False
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return (pa.exists() or pb.exists()) and pa.resolve() == pb.resolve()
+
+
+def _method_of_results(results: Path) -> str | None:
+    """The method whose own round tables a results folder holds (for folders made before the
+    record existed); None when it holds no round table."""
+    from evovlm import methods
+
+    methods.load_plugins()
+    found = {p.stem for p in results.glob("round_*/*.parquet")}
+    for name, method in methods.REGISTRY.items():
+        others = set().union(*(m.tables for n, m in methods.REGISTRY.items() if n != name))
+        if found & (set(method.tables) - others):
+            return name
+    return None
+
+
+def check_results_identity(config: dict, results: str | Path = "results") -> None:
+    """Refuse to run in a ``results/`` made with another method, base model or image folder:
+    its rounds would be reused and mixed with this run's (the summary then names this run's
+    method over another's metrics, and the shared warm-up model is rebuilt over the old one)."""
+    results = Path(results)
+    record_path = results / EXPERIMENT_RECORD
+    now = experiment_identity(config)
+    if record_path.is_file():
+        try:
+            before = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            raise ConfigError(
+                f"{record_path} is not readable JSON; fix: restore it, or move results/ away"
+            ) from None
+    elif results.is_dir():
+        before = {"method": _method_of_results(results)}
+        if before["method"] is None:
+            return
+    else:
+        return
+    for key in ("method", "model.base", "evolmm.image_dir"):
+        if key not in before or key == "evolmm.image_dir" and before.get("method") != "evolmm":
+            continue
+        if not _same_place(before[key], now[key]):
+            raise ConfigError(
+                f"config key {key!r}: {now[key]!r}, but {results}/ holds a run made with "
+                f"{before[key]!r} ({record_path if record_path.is_file() else 'its round tables'}"
+                f"); fix: run in another folder (snakemake --directory DIR), move {results}/ "
+                f"away, or set {key} back to {before[key]!r}"
+            )
+
+
+def record_experiment(config: dict, results: str | Path = "results") -> Path:
+    """Write :data:`EXPERIMENT_RECORD` (method, model.base, evolmm.image_dir) into ``results``
+    unless it is there (:func:`check_results_identity` has checked it matches)."""
+    from evovlm.metrics import write_json
+
+    path = Path(results) / EXPERIMENT_RECORD
+    if not path.is_file():
+        write_json(experiment_identity(config), path)
+    return path
 
 
 def hub_offline() -> bool:

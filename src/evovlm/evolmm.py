@@ -38,6 +38,25 @@ def list_images(folder: str | Path) -> list[Path]:
     )
 
 
+def first_readable_image(folder: str | Path) -> tuple[Path | None, int]:
+    """(the first image file under ``folder`` that PIL decodes, image files tried): stops at the
+    first one that decodes, so checking a large folder costs one decode."""
+    from PIL import Image
+
+    tried = 0
+    for path in Path(folder).rglob("*"):
+        if not (path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()):
+            continue
+        tried += 1
+        try:
+            with Image.open(path) as img:
+                img.load()
+            return path, tried
+        except Exception:  # noqa: BLE001, S112 - any failure to decode means "not readable"
+            continue
+    return None, tried
+
+
 def sample_images(
     folder: str | Path, *, round_: int, count: int, seed: int, max_side: int = 1024
 ) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -80,6 +99,11 @@ def sample_images(
                 "width": canvas.width,
                 "height": canvas.height,
             }
+        )
+    if not rows:
+        raise ValueError(
+            f"evolmm.image_dir {str(folder)!r}: no readable image among {len(files)} image "
+            "file(s); point it at a folder of images"
         )
     stats = {"files": len(files), "drawn": len(rows), "skipped_corrupt": skipped}
     return _frame(rows, IMAGES), stats

@@ -67,6 +67,39 @@ def with_features(table: pa.Table) -> pa.Table:
 
 
 # ---------------------------------------------------------------------------------------------
+# File modes
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc on Linux; elsewhere set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike) -> None:
+    """Give ``path`` (a file, or a folder and everything in it) the mode a plain ``open`` or
+    ``mkdir`` would: ``tempfile.mkstemp`` and safetensors create files 0600, so atomic writes and
+    saved weights would otherwise be unreadable to the group and others whatever the umask."""
+    mask = current_umask()
+    path = Path(path)
+    targets = [path]
+    if path.is_dir():
+        targets += list(path.rglob("*"))
+    for target in targets:
+        if target.is_symlink():
+            continue
+        executable = target.is_dir() or target.stat().st_mode & 0o100
+        os.chmod(target, (0o777 if executable else 0o666) & ~mask)
+
+
+# ---------------------------------------------------------------------------------------------
 # Checkpoints
 
 PROCESSOR_MODULE = "processing_evovlm"
@@ -122,15 +155,17 @@ def model_card(info: dict[str, Any]) -> str:
     base = info.get("base_model") or "unknown"
     roles = ", ".join(info.get("roles") or [info.get("lineage", "?")])
     summary = info.get("summary") or {}
+    adapter_of = info.get("adapter_base")  # an adapter folder: the base it applies to
     front = [
         "---",
-        "library_name: transformers",
+        f"library_name: {'peft' if adapter_of else 'transformers'}",
         "pipeline_tag: image-text-to-text",
         "tags: [evovlm, grpo, self-play, " + str(info.get("method", "")) + "]",
     ]
-    hub_id = str(base).count("/") == 1 and not str(base).startswith((".", "/", "~"))
-    if hub_id and not Path(str(base)).exists():
-        front.append(f"base_model: {base}")  # a hub id; local folders are named in the text
+    named = str(adapter_of or base)
+    hub_id = named.count("/") == 1 and not named.startswith((".", "/", "~"))
+    if hub_id and not Path(named).exists():
+        front.append(f"base_model: {named}")  # a hub id; local folders are named in the text
     front.append("---")
     lines = [
         *front,
@@ -159,10 +194,26 @@ def model_card(info: dict[str, Any]) -> str:
         lines += ["", "## This round's rates", "", "| rate | value |", "|---|---|"]
         for key, value in rates.items():
             lines.append(f"| {key} | {_fmt(value)} |")
-    lines += [
-        "",
-        "## Use",
-        "",
+    lines += ["", "## Use", "", *(_adapter_use(adapter_of) if adapter_of else _model_use())]
+    prompts = info.get("prompts") or {}
+    if prompts:
+        lines += [
+            "",
+            "## Prompt format",
+            "",
+            "Each role was trained on one prompt, given through the chat template shipped here "
+            "(`processor.apply_chat_template(messages, add_generation_prompt=True)`). The text "
+            "the model sees, with `{...}` for the fields filled in per sample:",
+        ]
+        for role, text in prompts.items():
+            lines += ["", f"### {role}", "", "```text", text.rstrip("\n"), "```"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+# PATH in a card's snippet stands for the checkpoint folder.
+def _model_use() -> list[str]:
+    return [
         "```python",
         "from transformers import pipeline",
         "",
@@ -170,9 +221,62 @@ def model_card(info: dict[str, Any]) -> str:
         "# missing; with torchvision the stock processor loads without it.",
         'pipe = pipeline("image-text-to-text", model="PATH", trust_remote_code=True)',
         "```",
-        "",
     ]
-    return "\n".join(lines)
+
+
+def _adapter_use(base: str) -> list[str]:
+    local = not (base.count("/") == 1 and not base.startswith((".", "/", "~")))
+    where = "  # a local folder (relative: to the folder the workflow ran in)" if local else ""
+    return [
+        "A LoRA adapter (PEFT) on the base model below: load the base, then the adapter on it.",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        "from transformers import AutoModelForImageTextToText, AutoProcessor",
+        "",
+        f'base = AutoModelForImageTextToText.from_pretrained("{base}"){where}',
+        'model = PeftModel.from_pretrained(base, "PATH")  # .merge_and_unload(): a plain model',
+        "# trust_remote_code loads the image-only processor shipped here when torchvision is",
+        "# missing; with torchvision the stock processor loads without it.",
+        'processor = AutoProcessor.from_pretrained("PATH", trust_remote_code=True)',
+        "```",
+    ]
+
+
+# Each built-in method's role -> the prompt templates it answers (evovlm/templates).
+ROLE_TEMPLATES = {
+    "mmzero": {
+        "proposer": ("proposer",),
+        "coder": ("coder_svg", "coder_python"),
+        "solver": ("solver",),
+    },
+    "evolmm": {"proposer": ("evolmm_proposer",), "solver": ("evolmm_solver",)},
+}
+
+
+def prompt_examples(folder: str | os.PathLike, method: str, roles) -> dict[str, str]:
+    """Per prompt of ``roles``: the text the model sees (the folder's chat template applied to
+    the role's prompt, fields shown as ``{name}``). Empty for a method without known templates."""
+    import jinja2.meta
+
+    from evovlm import prompts
+    from evovlm.modeling import load_processor
+
+    templates = ROLE_TEMPLATES.get(method, {})
+    wanted = [t for role in roles for t in templates.get(role, ())]
+    if not wanted:
+        return {}
+    processor = load_processor(folder)
+    env = prompts._environment()
+    out = {}
+    for template in wanted:
+        source = env.loader.get_source(env, prompts.ROLES[template][0])[0]
+        fields = jinja2.meta.find_undeclared_variables(env.parse(source))
+        messages = prompts.render_messages(template, **{f: "{" + f + "}" for f in fields})
+        out[template] = processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+    return out
 
 
 def prepare_checkpoint(folder: str | os.PathLike) -> None:
@@ -183,6 +287,7 @@ def prepare_checkpoint(folder: str | os.PathLike) -> None:
     for name in (*WORKFLOW_FILES, "README.md"):
         (folder / name).unlink(missing_ok=True)
     add_processor_code(folder)
+    honour_umask(folder)
 
 
 def write_model_card(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
@@ -190,6 +295,10 @@ def write_model_card(folder: str | os.PathLike, info: dict[str, Any]) -> Path:
     folder = Path(folder)
     for name in WORKFLOW_FILES:
         (folder / name).unlink(missing_ok=True)
+    adapter_config = folder / "adapter_config.json"
+    if adapter_config.is_file() and "adapter_base" not in info:
+        base = json.loads(adapter_config.read_text()).get("base_model_name_or_path")
+        info = {**info, "adapter_base": base}
     out = folder / "README.md"
     tmp = folder / ".README.md.tmp"
     tmp.write_text(model_card(info))

@@ -282,6 +282,9 @@ def write_json(data: dict[str, Any], path: str | Path) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=False, default=str)
         fh.write("\n")
+    from evovlm.hfio import honour_umask
+
+    honour_umask(tmp)  # mkstemp made it 0600
     os.replace(tmp, path)
 
 

@@ -91,17 +91,41 @@ def resolve_model_path(model: str | os.PathLike) -> str:
 
 
 ADAPTER_CONFIG = "adapter_config.json"
+# Beside an adapter whose config names its base by hub id: the local folder the workflow fetched
+# that base into (the hub may be out of reach from a compute node).
+ADAPTER_BASE_PATH = "evovlm_base_path.json"
+SOURCE_FILE = "evovlm-source.json"  # written by fetch_model: the hub id a folder came from
 
 
 def adapter_base(model: str | os.PathLike) -> str | None:
     """The base model of a PEFT adapter folder (``base_model_name_or_path`` of its
-    ``adapter_config.json``), or None for a plain model folder or hub id."""
+    ``adapter_config.json``; the local copy of it named in :data:`ADAPTER_BASE_PATH` when that
+    exists), or None for a plain model folder or hub id."""
     import json
 
-    config = Path(str(model)).expanduser() / ADAPTER_CONFIG
+    folder = Path(str(model)).expanduser()
+    config = folder / ADAPTER_CONFIG
     if not config.is_file():
         return None
+    local = folder / ADAPTER_BASE_PATH
+    if local.is_file():
+        path = str(json.loads(local.read_text())["path"])
+        if Path(path).expanduser().exists():
+            return path
     return str(json.loads(config.read_text())["base_model_name_or_path"])
+
+
+def base_name(base: str | os.PathLike) -> str:
+    """The name a user loads ``base`` by: the hub id of a folder :func:`fetch_model` made,
+    else ``base`` as given."""
+    import json
+
+    source = Path(str(base)).expanduser() / SOURCE_FILE
+    if source.is_file():
+        repo_id = json.loads(source.read_text()).get("repo_id")
+        if repo_id:
+            return str(repo_id)
+    return str(base)
 
 
 def adapter_rank(model: str | os.PathLike) -> int:
@@ -202,7 +226,7 @@ def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None =
             "evovlm can load (set model.base to a vision-language model)"
         )
     source = {"repo_id": repo_id, "revision": revision, "commit": snapshot.name}
-    (tmp / "evovlm-source.json").write_text(json.dumps(source, indent=2) + "\n")
+    (tmp / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n")
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -293,37 +293,85 @@ def parse_question(text: str | None) -> QuestionFields:
 
 
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z_][\w-]*\s*/?\s*>")
+_ANSWER_OPEN = re.compile(r"<\s*answer\s*>", re.IGNORECASE)
+# A closing tag, also one cut short of its ">" ("4</answer": a reply that stopped there) or
+# missing its "</" ("4answer>", glued to the answer).
+_ANSWER_CLOSE = re.compile(r"<\s*/\s*answer\b\s*>?|(?<![<\s/])answer\s*>", re.IGNORECASE)
+# Brackets left of a broken tag at the answer's end ("14</", "4<") and empty ones ("<>").
+_TAG_DEBRIS = re.compile(r"<\s*>|\s*<\s*/?\s*\Z")
+# What a reply cut at the token limit may end with: the start of a tag ("<", "</ans", "<answ").
+_CUT_TAG = re.compile(r"<[/A-Za-z]*\Z")
+_ANSWER_TRAILING = " \t\r\n.,;:!?。"
+_BOX_WORD = re.compile(r"\\(?:boxed|fbox)")
+
+
+def _clean_answer(inner: str, *, at_end: bool) -> str:
+    """The answer in the text between an ``<answer>`` and its end: remaining tags removed, a
+    ``\\boxed{}`` inside unwrapped, surrounding whitespace and trailing punctuation stripped."""
+    if at_end:
+        cut = _CUT_TAG.search(inner)
+        if cut is not None and any(
+            tag.startswith(cut.group(0).lower()) for tag in ("</answer>", "<answer>")
+        ):
+            inner = inner[: cut.start()]
+    inner = _TAG.sub(" ", _ANSWER_CLOSE.sub(" ", inner))
+    box = boxed(inner)
+    if box:
+        inner = box
+    inner = inner.strip().rstrip(_ANSWER_TRAILING)
+    return _TAG_DEBRIS.sub("", inner).strip().rstrip(_ANSWER_TRAILING).strip()
+
+
+def _answer_spans(text: str) -> list[tuple[int, int, int, bool]]:
+    """(tag start, inner start, inner end, closed) of each ``<answer>``: its text runs to the next
+    closing tag (closed; also a broken one, ``</answer``), else to the next ``<answer>`` or the
+    end of the reply (not closed)."""
+    ends = sorted(
+        [(m.start(), True) for m in _ANSWER_CLOSE.finditer(text)]
+        + [(m.start(), False) for m in _ANSWER_OPEN.finditer(text)]
+    )
+    spans = []
+    i = 0
+    for m in _ANSWER_OPEN.finditer(text):
+        while i < len(ends) and ends[i][0] < m.end():
+            i += 1
+        end, closed = ends[i] if i < len(ends) else (len(text), False)
+        spans.append((m.start(), m.end(), end, closed))
+    return spans
 
 
 def _locate_answer(text: str) -> tuple[str | None, int]:
-    """(answer, index where the answer starts being given) for an EvoLMM Solver reply."""
-    opening, closing = _tag_patterns("answer")
-    pos = 0
-    while True:
-        close = closing.search(text, pos)
-        if close is None:
-            break
-        last_open = None
-        for last_open in opening.finditer(text, pos, close.start()):  # noqa: B007
-            pass
-        if last_open is not None:
-            inner = text[last_open.end() : close.start()].strip()
+    """(answer, index where the answer starts being given) for an EvoLMM Solver reply.
+
+    The prompt (templates/evolmm_solver.jinja) asks to think, then give the final answer in
+    ``<answer></answer>``: so the last non-empty closed ``<answer>`` is the answer (a reply that
+    restates or corrects itself ends with its final one), whatever state its closing tag is in;
+    with none closed, the last non-empty unclosed one (a reply cut at the token limit). A closed
+    answer wins over a later unclosed one: text after a complete answer is more often a small
+    model's babble than a correction.
+    """
+    spans = _answer_spans(text)
+    for want_closed in (True, False):
+        for tag_start, inner_start, inner_end, closed in reversed(spans):
+            if closed != want_closed:
+                continue
+            inner = _clean_answer(text[inner_start:inner_end], at_end=inner_end == len(text))
             if inner:
-                return inner, last_open.start()
-        pos = close.end()
-    # An <answer> never closed (the reply hit the token limit): the text after the last one.
-    last_open = None
-    for last_open in opening.finditer(text, pos):  # noqa: B007
-        pass
-    if last_open is not None:
-        inner = _TAG.sub(" ", text[last_open.end() :]).strip()
-        if inner:
-            return inner, last_open.start()
-    # No usable tag: the last non-empty line (tags removed).
+                return inner, tag_start
+    if spans:  # the answer was given in the format, and given empty: no answer
+        return None, len(text)
+    # No usable tag: the last \boxed{} (an answer given the MM-Zero way) ...
+    box = boxed(text)
+    if box:
+        last = None
+        for last in _BOX_WORD.finditer(text):  # noqa: B007
+            pass
+        return box.rstrip(_ANSWER_TRAILING).strip() or box, last.start() if last else len(text)
+    # ... else the last non-empty line (tags removed).
     end = len(text)
     while end > 0:
         start = text.rfind("\n", 0, end) + 1
-        line = _TAG.sub(" ", text[start:end]).strip()
+        line = _clean_answer(text[start:end], at_end=end == len(text))
         if line:
             return line, start
         end = start - 1
@@ -331,8 +379,11 @@ def _locate_answer(text: str) -> tuple[str | None, int]:
 
 
 def parse_answer_tag(text: str | None) -> str | None:
-    """The answer inside ``<answer>...</answer>`` (the first non-empty closed one); else the text
-    after an unclosed ``<answer>``; else the last non-empty line; else None."""
+    """The answer of an EvoLMM Solver reply: inside the last non-empty ``<answer>`` tag closed
+    (any case, spaces inside the brackets), also by a broken tag (``4</answer``, ``4answer>``),
+    else the last one never closed (the reply hit the token limit); a ``\\boxed{}`` inside is
+    unwrapped, trailing punctuation dropped. Only empty tags: None. With no tag: the last
+    ``\\boxed{}``, else the last non-empty line."""
     if not isinstance(text, str):
         return None
     return _locate_answer(text)[0]

@@ -250,7 +250,7 @@ def write_parquet(
     ``round_``: add a ``round`` column (first) when the table has none. The file carries the
     ``datasets`` features in its metadata (image columns decode to PIL in ``datasets``).
     """
-    from evovlm.hfio import with_features
+    from evovlm.hfio import honour_umask, with_features
 
     table = df.to_arrow() if isinstance(df, pl.DataFrame) else df
     if round_ is not None and "round" not in table.column_names:
@@ -264,6 +264,7 @@ def write_parquet(
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression="zstd")
+        honour_umask(tmp)  # mkstemp made it 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

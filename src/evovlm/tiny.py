@@ -190,6 +190,9 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
     (tmp / "evovlm_tiny.json").write_text(json.dumps(asdict(spec), indent=2, sort_keys=True) + "\n")
+    from evovlm.hfio import honour_umask
+
+    honour_umask(tmp)  # safetensors writes its files 0600
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

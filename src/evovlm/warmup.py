@@ -213,6 +213,9 @@ def warmup_model(
         "seconds": round(time.perf_counter() - start, 1),
     }
     (tmp / "evovlm_warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
+    from evovlm.hfio import honour_umask
+
+    honour_umask(tmp)  # safetensors writes its files 0600
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)

@@ -5,7 +5,15 @@ import sys
 from pathlib import Path
 
 from evovlm import methods
-from evovlm.config import ConfigError, base_kind, check_hub_model, validate_config
+from evovlm.config import (
+    ConfigError,
+    base_kind,
+    check_hub_model,
+    check_image_dir,
+    check_results_identity,
+    record_experiment,
+    validate_config,
+)
 from evovlm.gpus import check_gpu_setup, visible_gpus
 from evovlm.tiny import recipe_digest
 
@@ -22,6 +30,32 @@ if "conda" in map(str, workflow.deployment_settings.deployment_method):
     _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     _src = str(Path(workflow.main_snakefile).parent / "src")
     os.environ.update(PYTHONPATH=os.pathsep.join([_src, *(p for p in _paths if p)]))
+
+
+def _check_image_dir():
+    """Before any job, dry runs too: EvoLMM's image folder holds a readable image (one line).
+    Every process checks it: the check also expands ~ in the folder the rules see.
+    """
+    try:
+        check_image_dir(config)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.exit(1)
+
+
+_check_image_dir()
+
+
+# When a run starts (not a dry run), before its first job: results/ must have been made with
+# this method, base model and image folder (one line, exit 1); a first run records them in
+# results/experiment.json.
+onstart:
+    try:
+        check_results_identity(config, "results")
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        sys.exit(1)
+    record_experiment(config, "results")
 
 
 def cluster_run():

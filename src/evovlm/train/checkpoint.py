@@ -123,10 +123,15 @@ def save_checkpoint(
 def _point_adapter_at(folder: Path, base: str | None) -> None:
     if base is None:
         return
+    from evovlm.modeling import ADAPTER_BASE_PATH, base_name
+
     config_path = folder / "adapter_config.json"
     config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = str(base)
+    # Users load the base by its hub id; the workflow by the folder it fetched it into.
+    config["base_model_name_or_path"] = base_name(base)
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    if base_name(base) != str(base):
+        (folder / ADAPTER_BASE_PATH).write_text(json.dumps({"path": str(base)}) + "\n")
 
 
 def _restore_name(folder: Path, base: str | None) -> None:
