@@ -29,13 +29,25 @@ EXECUTION_ONLY = (
     "engine",
     "shards",
     "resources_dir",
-    "render.workers",
     "train.report_to",
     "train.keep_trl_checkpoints",
     "train.save_steps",
 )
 
 _TRUE = {"true", "yes", "on", "1"}
+
+
+def execution_keys(section: str) -> list[str]:
+    """The execution-only keys of config section ``section`` (``train`` -> report_to, ...)."""
+    prefix = section + "."
+    return [k[len(prefix) :] for k in EXECUTION_ONLY if k.startswith(prefix)]
+
+
+def result_params(config: dict, section: str) -> dict:
+    """Config section ``section`` without its execution-only keys: a rule's params, so that
+    switching logging on (train.report_to) never reruns training."""
+    skip = set(execution_keys(section))
+    return {k: v for k, v in config[section].items() if k not in skip}
 
 
 def pop_flag(config: dict) -> bool:
