@@ -1,11 +1,20 @@
 # evovlm: self-evolving vision-language models by self-play (MM-Zero, EvoLMM).
 # Wiring only: the rules are in workflow/rules/, the code in src/evovlm/.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# This folder's config/config.yaml, else the workflow's own: a second experiment runs in its
+# own folder (snakemake --directory DIR) with this Snakefile.
+CONFIGFILE = "config/config.yaml"
+if not os.path.exists(CONFIGFILE):
+    CONFIGFILE = os.path.join(workflow.basedir, CONFIGFILE)
+
+
+configfile: CONFIGFILE
 
 
 report: "workflow/report/workflow.rst"
@@ -41,6 +50,13 @@ include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+
+
+# The first run writes its resolved config beside the results (results/config.yaml); later
+# commands in this folder start from it (workflow/rules/common.smk).
+onstart:
+    check_results_record()
+    write_config_record()
 
 
 rule all:

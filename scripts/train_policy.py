@@ -13,6 +13,7 @@ logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s
 s = snakemake  # noqa: F821
 
 from evovlm.gpus import claim_gpu  # noqa: E402
+from evovlm.record import execution_keys  # noqa: E402
 from evovlm.train.job import launch  # noqa: E402
 
 # The rule's GPUs (train.num_processes), shared by all of the job's processes.
@@ -24,7 +25,8 @@ job = {
     "inputs": {k: v for k, v in s.input.items() if k != "policy"},
     "rewards": list(s.input.rewards),
     "policy": s.params.policy,
-    "train": s.params.train,
+    # params.train leaves out the logging and resume keys (so they rerun nothing): from config.
+    "train": {**s.params.train, **{k: s.config["train"][k] for k in execution_keys("train")}},
     "temperatures": dict(s.params.temperatures),
     "sample_options": dict(s.params.sample_options),
     "checkpoint": str(Path(s.output.config).parent),

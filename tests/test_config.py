@@ -252,3 +252,116 @@ def test_nested_command_line_overrides_reach_the_workflow():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "config error" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("patch", "key", "fix"),
+    [
+        (
+            {"mmzero__solver_train_questions": ["hard", "hard"]},
+            "'mmzero.solver_train_questions'",
+            "fix: give each value once (repeated: 'hard')",
+        ),
+        (
+            {"mmzero__coder_render_band": [0.1, 0.5, 0.9]},
+            "'mmzero.coder_render_band'",
+            "fix: give a list of at most 2 item(s) (",
+        ),
+        (
+            {"eval__benchmarks": [{"name": "chart qa", "path": "x.parquet"}]},
+            "'eval.benchmarks.0.name'",
+            "fix: give a text matching ^[A-Za-z0-9_.-]+$ (short name",
+        ),
+        (
+            {"eval__benchmarks": [{"name": "chartqa"}]},
+            "'eval.benchmarks.0.path'",
+            "fix: add 'path' (local .parquet or .jsonl file)",
+        ),
+    ],
+)
+def test_structure_errors_say_how_to_fix_not_what_the_key_is(config, patch, key, fix):
+    message = _error(config, **patch)
+    assert f"config key {key}:" in message
+    assert fix in message
+
+
+@pytest.mark.parametrize(
+    ("patch", "suggestion"),
+    [
+        ({"roundz": 3}, "did you mean 'rounds'? fix: rename it to 'rounds'"),
+        ({"train__learnin_rate": 1e-3}, "did you mean 'train.learning_rate'?"),
+        ({"mmzero__solver__temprature": 1.0}, "did you mean 'mmzero.solver.temperature'?"),
+    ],
+)
+def test_unknown_keys_get_the_nearest_known_key(config, patch, suggestion):
+    assert suggestion in _error(config, **patch)
+
+
+def test_unknown_key_without_a_near_one_lists_the_known_keys(config):
+    message = _error(config, xyzzy=1)
+    assert "did you mean" not in message and "known here: engine, eval" in message
+
+
+@pytest.mark.parametrize("logger", ["wandb", "tensorboard"])
+def test_a_logger_that_is_not_installed_stops_naming_report_to(config, logger, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    hidden = {"wandb", "tensorboard", "tensorboardX"}
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a)
+    )
+    message = _error(config, train__report_to=logger)
+    assert message.startswith(f"config key 'train.report_to': {logger} is not installed")
+
+
+def test_an_installed_logger_passes(config, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: real("json") if name == "wandb" else real(name, *a),
+    )
+    config["train"] = {"report_to": "wandb"}
+    validate_config(config)
+
+
+_TRAIN_PARAMS = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+with SnakemakeApi(OutputSettings()) as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(config=json.loads(sys.argv[1])),
+        snakefile=Path(sys.argv[2]),
+        workdir=Path(sys.argv[3]),
+    )
+    print(json.dumps(wf._workflow.get_rule("train_policy").params.train))
+"""
+
+
+def _train_params(tmp_path, overrides: dict) -> dict:
+    import json
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _TRAIN_PARAMS, json.dumps(overrides), str(REPO / "Snakefile")]
+        + [str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_logging_and_resume_keys_are_no_training_params(tmp_path):
+    # A rule's params are a rerun trigger: switching TRL checkpoints or logging must not retrain.
+    plain = _train_params(tmp_path, {})
+    logged = _train_params(tmp_path, {"train": {"keep_trl_checkpoints": True, "save_steps": 0}})
+    assert plain == logged
+    assert "report_to" not in plain
+    assert plain["learning_rate"] > 0  # the keys that change a checkpoint stay

@@ -138,9 +138,8 @@ def _one_line(error, schema: dict) -> str:
         known = sorted(parent.get("properties", {}))
         extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
         where = ".".join(map(str, path + extra[:1])) or "<top level>"
-        return (
-            f"config key '{where}' is not a known key; "
-            f"fix: remove or rename it (known here: {', '.join(known)})"
+        return f"config key '{where}' is not a known key; " + _unknown_key_fix(
+            str(extra[0]) if extra else "", known, path
         )
     key = _key_path(error) or "<top level>"
     description = ""
@@ -166,9 +165,60 @@ def _one_line(error, schema: dict) -> str:
         own = _subschema(schema, path)
         expected = _expected({**own, **failing} if own else failing)
         fix = f"; fix: give {expected}" + (f" ({description})" if description else "")
+    elif error.validator in _STRUCTURE_FIXES:
+        key, fix = _STRUCTURE_FIXES[error.validator](error, schema, key)
     else:
         fix = f"; fix: {description}" if description else ""
     return f"config key '{key}': {message}{fix}"
+
+
+def _unknown_key_fix(name: str, known: list[str], path: list) -> str:
+    """'did you mean' the nearest known key (difflib), else the keys known at that level."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        where = ".".join(map(str, [*path, close[0]]))
+        return f"did you mean '{where}'? fix: rename it to '{where}' (or remove it)"
+    return f"fix: remove or rename it (known here: {', '.join(known)})"
+
+
+def _described(sub: dict) -> str:
+    return f" ({sub['description']})" if sub.get("description") else ""
+
+
+def _max_items_fix(error, schema: dict, key: str) -> tuple[str, str]:
+    own = _subschema(schema, list(error.absolute_path))
+    return key, f"; fix: give a list of at most {error.validator_value} item(s){_described(own)}"
+
+
+def _unique_fix(error, schema: dict, key: str) -> tuple[str, str]:
+    seen, twice = [], []
+    for item in error.instance if isinstance(error.instance, list) else []:
+        (twice if item in seen and item not in twice else seen).append(item)
+    shown = ", ".join(repr(v) for v in twice)
+    return key, f"; fix: give each value once (repeated: {shown})"
+
+
+def _pattern_fix(error, schema: dict, key: str) -> tuple[str, str]:
+    own = _subschema(schema, list(error.absolute_path))
+    return key, (f"; fix: give a text matching {error.validator_value}{_described(own)}")
+
+
+def _required_fix(error, schema: dict, key: str) -> tuple[str, str]:
+    # The error sits on the parent mapping; name the missing key itself.
+    missing = next((k for k in error.validator_value if k not in (error.instance or {})), "")
+    path = [*error.absolute_path, missing]
+    own = _subschema(schema, path)
+    return ".".join(map(str, path)), f"; fix: add '{missing}'{_described(own)}"
+
+
+_STRUCTURE_FIXES = {
+    "maxItems": _max_items_fix,
+    "uniqueItems": _unique_fix,
+    "pattern": _pattern_fix,
+    "required": _required_fix,
+}
 
 
 def validate_config(config: dict, schema: dict | str | Path | None = None) -> dict:
@@ -195,7 +245,26 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
     from evovlm.train.config import check_trl_options  # imports TRL only for train.trl options
 
     check_trl_options(config.get("train", {}).get("trl"))
+    check_logger(config)
     return config
+
+
+# train.report_to -> modules any of which the logger needs (transformers' is_*_available checks).
+LOGGER_MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+
+
+def check_logger(config: dict) -> None:
+    """The logger ``train.report_to`` names must import (else TRL fails only in the first
+    training job, after a round of generation)."""
+    import importlib.util
+
+    name = config.get("train", {}).get("report_to", "none")
+    modules = LOGGER_MODULES.get(name, ())
+    if modules and not any(importlib.util.find_spec(m) for m in modules):
+        raise ConfigError(
+            f"config key 'train.report_to': {name} is not installed; "
+            f"fix: pip install {modules[0]}, or set report_to: none"
+        )
 
 
 def schema_with_methods(schema: dict, config: dict | None = None) -> dict:

@@ -1,10 +1,12 @@
 # Input functions, targets and the global wildcard constraints. All Python of the workflow
 # lives here; rules stay declarative.
+import copy
 import os
 import sys
 from pathlib import Path
 
 from evovlm import methods
+from evovlm import record as experiment_record
 from evovlm.config import (
     ConfigError,
     base_kind,
@@ -16,6 +18,17 @@ from evovlm.config import (
 )
 from evovlm.gpus import check_gpu_setup, visible_gpus
 from evovlm.tiny import recipe_digest
+
+# The experiment's config record (results/config.yaml, evovlm.record): once a run wrote it, the
+# folder's commands start from it, with the command line's overrides on top.
+NEW_EXPERIMENT = experiment_record.pop_flag(config)
+REMEMBERED = experiment_record.load_record()
+if REMEMBERED is not None:
+    _remembered = experiment_record.layer(
+        REMEMBERED, workflow.config_settings.overwrite_config
+    )
+    config.clear()
+    config.update(_remembered)
 
 try:
     validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -46,16 +59,49 @@ def _check_image_dir():
 _check_image_dir()
 
 
-# When a run starts (not a dry run), before its first job: results/ must have been made with
-# this method, base model and image folder (one line, exit 1); a first run records them in
-# results/experiment.json.
-onstart:
+def check_results_record():
+    """onstart (not a dry run), before the first job: results/ must have been made with this
+    method, base model and image folder (one line, exit 1); a first run records them in
+    results/experiment.json."""
     try:
         check_results_identity(config, "results")
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         sys.exit(1)
     record_experiment(config, "results")
+
+
+def check_config_record():
+    """Stop (one line, before any job) when the command line makes this folder's results another
+    experiment than its record, unless new_experiment=true asks for it."""
+    if REMEMBERED is None or not workflow.is_main_process:
+        return
+    recorded = copy.deepcopy(REMEMBERED)
+    try:  # defaults of keys newer than the record are no change
+        validate_config(recorded, workflow.source_path("../schemas/config.schema.yaml"))
+    except ConfigError:
+        recorded = REMEMBERED
+    changed = experiment_record.changed_keys(recorded, config)
+    if changed and not NEW_EXPERIMENT:
+        message = experiment_record.change_message(recorded, config, changed)
+        sys.stderr.write(f"config error: {message}\n")
+        sys.exit(1)
+    print(
+        f"evovlm: config from {experiment_record.RECORD} (this folder's experiment)"
+        + (
+            f", changed by new_experiment=true: {', '.join(changed)}" if changed else ""
+        ),
+        file=sys.stderr,
+    )
+
+
+check_config_record()
+
+
+def write_config_record():
+    """onstart: the run's resolved config becomes (or updates) this folder's record."""
+    if workflow.is_main_process:
+        experiment_record.write_record(dict(config))
 
 
 def cluster_run():

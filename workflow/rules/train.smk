@@ -22,7 +22,8 @@ rule train_policy:
     resources:
         gpu=train_gpus(),
     params:
-        train=config["train"],
+        # Logging and resume keys reach the job through config (scripts/train_policy.py).
+        train=experiment_record.result_params(config, "train"),
         temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},
         sample_options=sample_options(),
         policy=lambda w: policy_path(train_role(w), w),
