@@ -385,6 +385,11 @@ def main() -> None:
     folders = prepared["folders"]
 
     rows = []
+
+    def save() -> None:  # after every row: a run stopped by a time limit keeps what it measured
+        result = {"device": device, "pid": os.getpid(), "args": vars(args), "rows": rows}
+        Path(args.json).write_text(json.dumps(result))
+
     common = [
         "--requests", str(args.requests), "--n", str(args.n),
         "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size),
@@ -400,11 +405,13 @@ def main() -> None:
             result = run_child("generate", extra, args.timeout)
             rows.append({"model": model, "stage": f"generate/{engine}", **result})
             print(json.dumps(rows[-1]), file=sys.stderr)
+            save()
         for method in methods:
             extra = [*common, "--model", path, "--method", method, "--samples", str(samples)]
             result = run_child("train", extra, args.timeout)
             rows.append({"model": model, "stage": f"grpo/{method}", **result})
             print(json.dumps(rows[-1]), file=sys.stderr)
+            save()
 
     print(f"\n{device}; {args.requests} requests x {args.n} samples x <= {args.max_tokens} tokens")
     header = "model  stage            wall_s  import_s  load_s  gen_s  tok/s    step_s  peak_gb"
@@ -431,9 +438,7 @@ def main() -> None:
                     f"generation jobs per shard, 3 training jobs and 1 evaluation job: "
                     f">= {7 * cold:.0f} s of cold starts per round on one GPU"
                 )
-    Path(args.json).write_text(
-        json.dumps({"device": device, "pid": os.getpid(), "args": vars(args), "rows": rows})
-    )
+    save()
     print(f"\nwritten: {args.json}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -4,6 +4,7 @@ own, and the random-weight 3B build has the published architecture."""
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -75,3 +76,23 @@ def test_bench_parent_holds_no_torch_and_each_row_is_its_own_process(tmp_path):
     pids = [r["pid"] for r in rows]
     assert result["pid"] not in pids and len(set(pids)) == len(pids)
     assert rows[0]["tokens"] > 0 and rows[1]["steps"] == 1
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_dry_run_runs_every_step_and_prints_one_table(tmp_path):
+    # scripts/gpu-check.sh's own steps and bench rows with the tiny and mini models on the CPU:
+    # what the GPU run executes, short of the sizes and the device (the vLLM tests skip here).
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu-check.sh"), "--cpu-dry-run", f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    table = proc.stdout[proc.stdout.index("step / row") :]
+    for name in ("environment", "pytest_vllm", "generate", "train"):
+        assert re.search(rf"^{name}\s+ok", table, re.M), table
+    for row in ("tiny generate/hf", "mini generate/hf", "mini grpo/full", "mini grpo/lora"):
+        assert re.search(rf"^  {row}\s+ok", table, re.M), table
+    assert "device: CPU (no GPU)" in table
