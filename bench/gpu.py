@@ -2,16 +2,20 @@
 
     python bench/gpu.py                                   # tiny + 3B + 7B, HF + vLLM, full + LoRA
     python bench/gpu.py --models tiny,3b --engines vllm   # a subset
-    python bench/gpu.py --models tiny --engines hf --train lora --requests 4 --n 2 \\
-        --max-tokens 16 --train-steps 2                   # a CPU smoke run of the script itself
+    python bench/gpu.py --models tiny,mini --engines hf --train full,lora --requests 4 --n 2 \\
+        --max-tokens 16 --train-steps 2                   # a CPU smoke run of the same code paths
 
 Models: the embedded tiny model, and random-weight Qwen2.5-VL models with the 3B and 7B
 architectures (sizes from the released configs, written below; the tiny model's tokenizer and
-processor, so image inputs and prompt ids are the real code path). Nothing is downloaded. When an
+processor, so image inputs and prompt ids are the real code path); ``mini`` is the same build at
+toy sizes, so the 3B/7B code path runs on a CPU (scripts/gpu-check.sh --cpu-dry-run). Nothing is downloaded. When an
 HF engine or training is asked for, random bf16 weights are written once into --work (3B ~7.5 GB,
 7B ~16.6 GB; not timed); a vLLM-only run uses ``load_format="dummy"`` and writes no weights.
 
-Every measurement runs in a fresh Python process, as a Snakemake job does, and reports:
+Every measurement runs in a fresh Python process, as a Snakemake job does, and so does the
+preparation (model folders, training samples): this process never imports torch, so it holds no
+GPU memory and no CUDA context, and each vLLM row finds the whole GPU free (vLLM refuses to start
+when less than --gpu-memory-utilization of it is free). Each row reports:
   import_s   python + torch/transformers/vLLM imports
   load_s     engine (or trainer model) construction: the cold start each job pays
   gen_s      generation of --requests requests x --n samples x up to --max-tokens (half with an
@@ -65,6 +69,20 @@ ARCHS = {
         "vision_out": 3584,
     },
 }
+# Toy sizes of the same build, for CPU runs of the 3B/7B code path (head_dim 64: mrope 8+12+12).
+ARCHS["mini"] = {
+    "text": dict(
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    ),  # the tiny model's vocabulary (its tokenizer's), not 151,936 rows of embeddings
+    "vision_out": 256,
+    "vision": dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=2),
+    "mrope_section": [8, 12, 12],
+}
 VISION = dict(
     depth=32,
     hidden_size=1280,
@@ -97,9 +115,12 @@ def make_real_size(tiny_dir: Path, size: str, out: Path, weights: bool) -> Path:
     text["rope_parameters"] = {
         "rope_type": "default",
         "rope_theta": 1000000.0,
-        "mrope_section": [16, 24, 24],  # head_dim 128: sums to 64
+        "mrope_section": arch.get("mrope_section", [16, 24, 24]),  # sums to head_dim / 2 (64)
     }
-    vision = {**tiny["vision_config"], **VISION, "out_hidden_size": arch["vision_out"]}
+    vision = {**tiny["vision_config"], **VISION, **arch.get("vision", {})}
+    vision["out_hidden_size"] = arch["vision_out"]
+    if "vision" in arch:  # fewer blocks: full attention in the last one
+        vision["fullatt_block_indexes"] = [arch["vision"]["depth"] - 1]
     top = {k: v for k, v in tiny.items() if k not in ("text_config", "vision_config")}
     top.update(tie_word_embeddings=arch["text"]["tie_word_embeddings"], dtype="bfloat16")
     config = type(AutoConfig.from_pretrained(tiny_dir))(
@@ -177,6 +198,7 @@ def child_generate(args) -> dict:
             free, total = torch.cuda.mem_get_info()
             peak = (total - free) / 2**30
     return {
+        "pid": os.getpid(),
         "import_s": import_s,
         "load_s": load_s,
         "gen_s": gen_s,
@@ -257,6 +279,7 @@ def child_train(args) -> dict:
     later = steps[1:] or steps
     peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {
+        "pid": os.getpid(),
         "import_s": import_s,
         "steps": s["steps"],
         "first_step_s": steps[0] if steps else None,
@@ -264,6 +287,23 @@ def child_train(args) -> dict:
         "train_total_s": s["seconds_total"],
         "peak_gb": peak,
     }
+
+
+def child_prepare(args) -> dict:
+    """The model folders and the GRPO samples, in a child process: building random weights and
+    sampling the training groups use the GPU, and the memory must go with the process."""
+    from evovlm.tiny import build_tiny_model
+
+    work = Path(args.work)
+    tiny = build_tiny_model(work / "tiny")
+    folders = {"tiny": str(tiny)}
+    for size in (m for m in args.models.split(",") if m and m != "tiny"):
+        start = time.perf_counter()
+        folders[size] = str(make_real_size(tiny, size, work / size, weights=args.weights))
+        print(f"{size}: model folder ready in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    if args.samples:
+        make_samples(str(tiny), Path(args.samples), args.train_groups, 4, args.train_tokens)
+    return {"pid": os.getpid(), "folders": folders}
 
 
 def run_child(kind: str, extra: list[str], timeout: int) -> dict:
@@ -311,16 +351,16 @@ def main() -> None:
     parser.add_argument("--method", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--samples", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dummy", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--weights", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:
-        fn = {"generate": child_generate, "train": child_train}[args.child]
-        print(json.dumps(fn(args)))
+        fn = {"generate": child_generate, "train": child_train, "prepare": child_prepare}
+        print(json.dumps(fn[args.child](args)))
         return
 
-    import torch
-
-    from evovlm.tiny import build_tiny_model
+    # No torch in this process (see the module docstring): the device comes from nvidia-smi.
+    from evovlm.gpus import gpu_names
 
     models = [m for m in args.models.split(",") if m]
     engines = [e for e in args.engines.split(",") if e]
@@ -328,22 +368,28 @@ def main() -> None:
     if "vllm" in engines and importlib.util.find_spec("vllm") is None:
         print("vLLM is not installed: skipping the vllm engine (envs/gpu.txt)", file=sys.stderr)
         engines.remove("vllm")
-    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU (no GPU)"
+    names = gpu_names()
+    device = f"{names[0]} (x{len(names)})" if names else "CPU (no GPU)"
     work = Path(args.work or tempfile.mkdtemp(prefix="evovlm-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"device: {device}; work folder: {work}", file=sys.stderr)
-    tiny = build_tiny_model(work / "tiny")
     need_weights = "hf" in engines or bool(methods)
-    folders = {"tiny": tiny}
-    for size in (m for m in models if m != "tiny"):
-        start = time.perf_counter()
-        folders[size] = make_real_size(tiny, size, work / size, weights=need_weights)
-        print(f"{size}: model folder ready in {time.perf_counter() - start:.0f} s", file=sys.stderr)
     samples = work / "samples.parquet"
-    if methods:
-        make_samples(str(tiny), samples, args.train_groups, 4, args.train_tokens)
+    prep = ["--work", str(work), "--models", ",".join(models)]
+    prep += ["--train-groups", str(args.train_groups), "--train-tokens", str(args.train_tokens)]
+    prep += ["--weights"] if need_weights else []
+    prep += ["--samples", str(samples)] if methods else []
+    prepared = run_child("prepare", prep, args.timeout)
+    if "error" in prepared:
+        sys.exit(f"bench/gpu.py: preparing the models failed: {prepared['error']}")
+    folders = prepared["folders"]
 
     rows = []
+
+    def save() -> None:  # after every row: a run stopped by a time limit keeps what it measured
+        result = {"device": device, "pid": os.getpid(), "args": vars(args), "rows": rows}
+        Path(args.json).write_text(json.dumps(result))
+
     common = [
         "--requests", str(args.requests), "--n", str(args.n),
         "--max-tokens", str(args.max_tokens), "--batch-size", str(args.batch_size),
@@ -359,11 +405,13 @@ def main() -> None:
             result = run_child("generate", extra, args.timeout)
             rows.append({"model": model, "stage": f"generate/{engine}", **result})
             print(json.dumps(rows[-1]), file=sys.stderr)
+            save()
         for method in methods:
             extra = [*common, "--model", path, "--method", method, "--samples", str(samples)]
             result = run_child("train", extra, args.timeout)
             rows.append({"model": model, "stage": f"grpo/{method}", **result})
             print(json.dumps(rows[-1]), file=sys.stderr)
+            save()
 
     print(f"\n{device}; {args.requests} requests x {args.n} samples x <= {args.max_tokens} tokens")
     header = "model  stage            wall_s  import_s  load_s  gen_s  tok/s    step_s  peak_gb"
@@ -390,9 +438,7 @@ def main() -> None:
                     f"generation jobs per shard, 3 training jobs and 1 evaluation job: "
                     f">= {7 * cold:.0f} s of cold starts per round on one GPU"
                 )
-    Path(args.json).write_text(
-        json.dumps({"device": device, "args": vars(args), "rows": rows}, indent=2)
-    )
+    save()
     print(f"\nwritten: {args.json}")
     if not args.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -127,6 +127,26 @@ def driver_version() -> str | None:
     return lines[0] if lines else None
 
 
+def gpu_names() -> list[str]:
+    """The names of the GPUs this process may use (``nvidia-smi``; [] without one)."""
+    smi = shutil.which("nvidia-smi")
+    visible = visible_gpus()
+    if not smi or not visible:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=index,name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    names = dict(line.split(", ", 1) for line in out.stdout.splitlines() if ", " in line)
+    return [names.get(dev, dev) for dev in visible]
+
+
 def torch_cuda_version() -> str | None:
     """``torch.version.cuda`` of the installed torch, read from ``torch/version.py`` without
     importing torch (None: no torch, or a CPU build)."""
