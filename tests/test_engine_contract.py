@@ -234,3 +234,20 @@ def test_vllm_serves_an_adapter_like_its_merged_export(tiny_model_dir, tmp_path,
     for x, y in zip(a.samples, b.samples, strict=True):
         assert x.token_ids == y.token_ids
         assert max(abs(p - q) for p, q in zip(x.logprobs, y.logprobs, strict=True)) <= 2e-2
+
+
+def test_an_overlong_prompt_fails_alone(engine):
+    """A prompt longer than vLLM's max_model_len (2048 here) used to abort the whole generate
+    call; now its samples come back empty with the reason, and the other requests are served.
+    (The HF engine has no context limit of its own: the model's positions bound it.)"""
+    if engine.backend != "vllm":
+        pytest.skip("max_model_len is a vLLM engine setting")
+    from evovlm.engines.vllm_engine import PROMPT_TOO_LONG
+
+    long_text = " ".join(["bar chart of values"] * 1200)
+    requests = [_text_request(long_text, n=2, seed=3), _image_request(n=2, seed=4)]
+    long, short = engine.generate(requests)
+    assert [s.finish_reason for s in long.samples] == [PROMPT_TOO_LONG] * 2
+    assert all(s.token_ids == [] and s.logprobs == [] for s in long.samples)
+    assert len(short.samples) == 2 and all(s.token_ids for s in short.samples)
+    assert short.samples[0].token_ids == engine.generate([requests[1]])[0].samples[0].token_ids

@@ -3,8 +3,9 @@
 A :class:`Request` is chat messages (HF format, ``{"type": "image"}`` items mark where the
 request's images go) plus :class:`SamplingParams`. Each output carries, for every one of the
 ``n`` samples, the text, the completion token ids and the per-token log-probabilities of the
-sampling policy (raw model log-probs, as vLLM reports them by default), so training can replay
-completions instead of generating again.
+sampling policy (log_softmax(logits / temperature), the quantity the trainer recomputes; vLLM
+runs with ``logprobs_mode="processed_logprobs"`` for it), so training can replay completions
+instead of generating again.
 
 ``make_engine`` picks the implementation: ``hf`` (transformers ``generate``; CPU or GPU) or
 ``vllm`` (offline ``vllm.LLM``); ``auto`` takes vLLM only when it imports and a GPU is visible.

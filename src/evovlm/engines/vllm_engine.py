@@ -208,7 +208,8 @@ class VLLMEngine:
         try:
             return self._generate(requests, progress)
         except VLLMValidationError as error:
-            if "maximum model length" not in str(error):
+            # vLLM's two wordings: text prompts (renderer) and multimodal ones (input processor)
+            if not any(t in str(error) for t in ("maximum context length", "maximum model length")):
                 raise
         # One prompt too long aborts vLLM's whole call: fail those requests alone, run the rest.
         fits = [self.prompt_length(r) < self.max_model_len for r in requests]
