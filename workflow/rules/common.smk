@@ -11,6 +11,7 @@ from evovlm.config import (
     check_hub_model,
     check_image_dir,
     check_results_identity,
+    quiet_progress_bars,
     record_experiment,
     validate_config,
 )
@@ -48,6 +49,9 @@ onstart:
         sys.stderr.write(f"config error: {exc}\n")
         sys.exit(1)
     record_experiment(config, "results")
+
+
+quiet_progress_bars()  # jobs' progress bars: a redraw every 30 s in their logs
 
 
 def _limit_gpu_jobs():
