@@ -47,3 +47,25 @@ def test_two_runs_side_by_side_with_the_lead(tmp_path):
 def test_a_folder_without_rounds_is_one_error_line(tmp_path, capsys):
     assert compare.main([str(tmp_path)]) == 1
     assert capsys.readouterr().out.startswith("error: ")
+
+
+def test_a_run_named_by_dot_is_named_by_its_folder(tmp_path, monkeypatch, capsys):
+    run = _run(tmp_path / "trained", [{"parse_rate": 0.5}])
+    monkeypatch.chdir(run)
+    assert compare.load_run(".")["name"] == "trained"
+    assert compare.main(["."]) == 0
+    assert "| 1 | trained |" in capsys.readouterr().out
+
+
+def test_two_methods_side_by_side_get_a_warning_line(tmp_path, capsys):
+    mmzero = _run(tmp_path / "mm", [{"parse_rate": 0.5, "render_rate": 0.4}])
+    evolmm = _run(tmp_path / "evo", [{"parse_rate": 0.6, "mean_answer_share": 0.3}])
+    assert compare.main([str(mmzero), str(evolmm)]) == 0
+    captured = capsys.readouterr()
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: the runs use different methods")
+    assert "mm: mmzero" in warning[0] and "evo: evolmm" in warning[0]
+    # the same method: no warning (the method recorded when the run started counts)
+    (evolmm / "results/experiment.json").write_text(json.dumps({"method": "mmzero"}))
+    assert compare.main([str(mmzero), str(evolmm)]) == 0
+    assert capsys.readouterr().err == ""

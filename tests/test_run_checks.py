@@ -152,3 +152,24 @@ def test_workflow_records_what_results_are_made_with(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads((workdir / "results" / EXPERIMENT_RECORD).read_text())
     assert record["method"] == "evolmm" and record["evolmm.image_dir"] == "embedded"
+
+
+def test_jobs_redraw_progress_bars_rarely_in_their_logs(tmp_path):
+    """A job's tqdm bar (Hugging Face's and TRL's too) in a log file: a few lines, not one per
+    step (issue 29: logs full of progress-bar redraws)."""
+    import os
+
+    from evovlm.config import quiet_progress_bars
+
+    env = dict(os.environ)
+    quiet_progress_bars(env)
+    log = tmp_path / "job.log"
+    code = (
+        "import sys, time\n"
+        "from tqdm.auto import tqdm\n"
+        f"with open({str(log)!r}, 'w') as fh:\n"
+        "    for _ in tqdm(range(50), file=fh):\n"
+        "        time.sleep(0.02)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert log.read_text().count("it/s") <= 3  # start and end (tqdm default: ~10 a second)

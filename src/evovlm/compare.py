@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,44 @@ def load_run(folder: str | Path) -> dict[str, Any]:
 
         for row in pl.read_parquet(accuracy).iter_rows(named=True):
             evaluation[row["policy"]] = row
-    return {"name": folder.name, "rounds": dict(sorted(rounds.items())), "eval": evaluation}
+    # resolved: "." (or "run/") names the folder itself, not an empty string
+    name = folder.resolve().name
+    return {
+        "name": name,
+        "method": _recorded_method(folder),
+        "rounds": dict(sorted(rounds.items())),
+        "eval": evaluation,
+    }
+
+
+def _recorded_method(folder: Path) -> str | None:
+    """The method ``results/experiment.json`` records (written when a run starts), if any."""
+    from evovlm.config import EXPERIMENT_RECORD
+
+    record = folder / "results" / EXPERIMENT_RECORD
+    try:
+        return json.loads(record.read_text()).get("method")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _method(run: dict[str, Any]) -> str:
+    if run.get("method"):
+        return run["method"]
     first = next(iter(run["rounds"].values()))
     return "evolmm" if "mean_answer_share" in first.get("rates", {}) else "mmzero"
+
+
+def mixed_methods_warning(runs: list[dict[str, Any]]) -> str | None:
+    """One line when the runs were made with different methods (their rates differ)."""
+    methods = [_method(run) for run in runs]
+    if len(set(methods)) < 2:
+        return None
+    named = ", ".join(f"{run['name']}: {m}" for run, m in zip(runs, methods, strict=True))
+    return (
+        f"warning: the runs use different methods ({named}); the table shows the rates of "
+        f"{methods[0]}, which the other method's runs mostly lack"
+    )
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -62,7 +95,7 @@ def _eval_cell(row: dict[str, Any] | None) -> str:
 
 def table(runs: list[dict[str, Any]]) -> str:
     method = _method(runs[0])
-    rates = RATES[method]
+    rates = RATES.get(method, RATES["mmzero"])
     roles = sorted({role for run in runs for m in run["rounds"].values() for role in m["rewards"]})
     header = ["round", "run", *rates, *(f"reward {r}" for r in roles), "eval accuracy [95% CI]"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -109,5 +142,8 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}")
         return 1
+    warning = mixed_methods_warning(runs)
+    if warning:
+        print(warning, file=sys.stderr)
     print(table(runs))
     return 0

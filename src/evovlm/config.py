@@ -536,6 +536,20 @@ def record_experiment(config: dict, results: str | Path = "results") -> Path:
     return path
 
 
+# Jobs write their progress bars into log files, where every redraw is kept: tqdm reads its
+# defaults from TQDM_* variables (tqdm >= 4.66; Hugging Face's and TRL's bars are tqdm too), so
+# a job started with these redraws every 30 s instead of every step.
+QUIET_PROGRESS = {"TQDM_MININTERVAL": "30", "TQDM_MAXINTERVAL": "30"}
+
+
+def quiet_progress_bars(environ=None) -> None:
+    """Set :data:`QUIET_PROGRESS` in ``environ`` (default ``os.environ``, which jobs inherit),
+    keeping any value the user set."""
+    environ = os.environ if environ is None else environ
+    for key, value in QUIET_PROGRESS.items():
+        environ.setdefault(key, value)
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -13,6 +13,7 @@ from evovlm.config import (
     check_hub_model,
     check_image_dir,
     check_results_identity,
+    quiet_progress_bars,
     record_experiment,
     validate_config,
 )
@@ -102,6 +103,9 @@ def write_config_record():
     """onstart: the run's resolved config becomes (or updates) this folder's record."""
     if workflow.is_main_process:
         experiment_record.write_record(dict(config))
+
+
+quiet_progress_bars()  # jobs' progress bars: a redraw every 30 s in their logs
 
 
 def cluster_run():

@@ -3,11 +3,15 @@
 cairosvg already parses with defusedxml (no entity declarations, no external entities) and, by
 default, answers any non-``data:`` URL with an empty picture. On top of that, this module:
 
-- refuses (status ``forbidden``) DTD entity declarations, XInclude, ``<?xml-stylesheet?>``,
-  CSS ``@import``, and any ``href``/``src``/``url(...)`` that is neither a fragment (``#id``) nor
-  a ``data:`` URL, instead of rendering a silently different picture;
+- refuses (status ``forbidden``) what cairosvg would load from outside the text: an ``href`` of
+  ``<image>``, ``<use>`` or ``<tref>`` that is neither a fragment (``#id``) nor a ``data:`` URL,
+  and a CSS ``@import`` in a ``<style>`` sheet, instead of rendering a silently different picture.
+  What cairosvg never loads renders as cairosvg draws it: gradient and pattern templates,
+  ``url()`` paint and ``<textPath>`` (it reads only their fragment), ``<feImage>``, fonts
+  (``@font-face``, ``<font-face-uri>``), XInclude, ``<?xml-stylesheet?>`` and hyperlinks;
 - fetches ``data:`` URLs itself, refusing raster images larger than the SVG limits (a small
-  base64 PNG can declare a gigapixel canvas);
+  base64 PNG can declare a gigapixel canvas), and refuses any other URL cairosvg asks for (the
+  enforcement, whatever the check above misses);
 - checks width, height and viewBox before rasterising (``too_large``), then scales the picture
   to fit ``width x height`` of the config, keeping its aspect ratio, and composites it on white.
 """
@@ -32,15 +36,16 @@ from .config import (
 )
 
 _SVG_TAG = re.compile(rb"<\s*(?:[A-Za-z_][\w.-]*:)?svg[\s/>]", re.IGNORECASE)
-_IMPORT = re.compile(rb"@import", re.IGNORECASE)
-_CSS_URL = re.compile(r"url\(\s*['\"]?\s*([^'\")\s]*)", re.IGNORECASE)
-_CSS_NAMESPACE = re.compile(r"@namespace\b[^;]*;?", re.IGNORECASE)
-_XINCLUDE_NS = "{http://www.w3.org/2001/XInclude}"
 _SVG_NAMESPACES = ("", "http://www.w3.org/2000/svg")
 # Never drawn, so nothing under them is loaded (a <use> of an element inside still goes
 # through the fetcher).
 _INERT_SUBTREES = ("metadata", "title", "desc")
-_LINK_ATTRS = ("href", "{http://www.w3.org/1999/xlink}href", "src")
+# The elements whose href cairosvg fetches: <use> (cairosvg/defs.py use), <image>
+# (cairosvg/image.py) and <tref> (cairosvg/parser.py Node.text_children). Every other href
+# (gradients, patterns, textPath, markers) is read for its fragment only.
+_LOADING_ELEMENTS = ("use", "image", "tref")
+_LINK_ATTRS = ("{http://www.w3.org/1999/xlink}href", "href")
+_SVG_STYLE = "{http://www.w3.org/2000/svg}style"
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|jpg|gif|webp|bmp|svg\+xml)[;,]", re.IGNORECASE)
 
 
@@ -98,49 +103,50 @@ def _make_fetcher(cfg: RenderConfig, problems: list[tuple[str, str]]):
     return fetch
 
 
-def _css_targets(text: str) -> list[str]:
-    """The url(...) targets of a style sheet or style attribute, without ``@namespace``
-    declarations (a namespace name, never loaded)."""
-    return _CSS_URL.findall(_CSS_NAMESPACE.sub("", text))
+def _css_imports(text: str) -> list[str]:
+    """The targets of a style sheet's ``@import`` rules, as cairosvg reads them
+    (cairosvg/css.py find_stylesheets_rules: top-level ``@import`` of a string or unquoted
+    ``url()`` token; a quoted ``url("...")`` is a function token, which it skips)."""
+    import tinycss2
+
+    targets = []
+    for rule in tinycss2.parse_stylesheet(text, skip_comments=True, skip_whitespace=True):
+        if rule.type != "at-rule" or rule.lower_at_keyword != "import" or rule.content is not None:
+            continue
+        token = tinycss2.parse_one_component_value(rule.prelude)
+        if token.type in ("string", "url"):
+            targets.append(token.value)
+    return targets
 
 
-def _scan(root, raw: bytes) -> str | None:
-    """The first reference to something that would be loaded from outside the document, else
-    None.
+def _scan(root) -> str | None:
+    """The first reference cairosvg would load from outside the document, else None.
 
-    Only what a renderer loads counts: ``href``/``src`` on SVG elements other than ``<a>``
-    (image, use, feImage, pattern and gradient templates, fonts...), CSS ``url()`` in style
-    sheets and style attributes, ``@import``, XInclude and style-sheet processing instructions.
-    Hyperlinks (``<a href>``), ``<metadata>``/``<title>``/``<desc>`` content and elements of
-    other XML namespaces (RDF, XHTML, editor data) are never fetched, so links there render.
+    That is an ``href`` of ``<image>``, ``<use>`` or ``<tref>`` (outside ``<metadata>``,
+    ``<title>``, ``<desc>`` and other XML namespaces, never drawn) that is not local, and an
+    ``@import`` in a ``<style>`` sheet (cairosvg reads every SVG ``<style>`` of type text/css).
     cairosvg's URL fetcher (``data:`` only) stays the enforcement for anything this misses."""
-    if b"<?xml-stylesheet" in raw:
-        return "xml-stylesheet processing instruction"
-    if _IMPORT.search(raw):
-        return "CSS @import"
+    for style in root.iter(_SVG_STYLE):
+        if style.get("type", "text/css") == "text/css" and style.text:
+            for target in _css_imports(style.text):
+                if not _local_ref(target):
+                    return f"CSS @import of {target.strip()[:80]!r}"
     stack = [(root, False)]
     while stack:
         element, inert = stack.pop()
         tag = element.tag if isinstance(element.tag, str) else ""
-        if tag.startswith(_XINCLUDE_NS):
-            return "XInclude"
         namespace = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
         local = tag.rsplit("}", 1)[-1]
         inert = inert or namespace not in _SVG_NAMESPACES or local in _INERT_SUBTREES
         stack.extend((child, inert) for child in reversed(element))
-        if inert:
+        if inert or local not in _LOADING_ELEMENTS:
             continue
         for attr in _LINK_ATTRS:
             value = element.get(attr)
-            if value is not None and local != "a" and not _local_ref(value):
-                return f"external reference {value.strip()[:80]!r} in <{local}>"
-        texts = [v for v in element.attrib.values() if "url(" in v.lower()]
-        if local == "style" and element.text:
-            texts.append(element.text)
-        for text in texts:
-            for target in _css_targets(text):
-                if not _local_ref(target):
-                    return f"external url({target[:80]!r}) in <{local}>"
+            if value is not None:
+                if not _local_ref(value):
+                    return f"external reference {value.strip()[:80]!r} in <{local}>"
+                break  # cairosvg reads xlink:href first, href only without it
     return None
 
 
@@ -230,7 +236,7 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
     local = root.tag.rsplit("}", 1)[-1] if isinstance(root.tag, str) else ""
     if local != "svg":
         return RenderResult("parse_error", f"root element is <{local}>, not <svg>")
-    problem = _scan(root, raw)
+    problem = _scan(root)
     if problem:
         return RenderResult("forbidden", short_error(problem))
 
