@@ -604,7 +604,7 @@ def assert_galleries_show(report_html, folder) -> None:
         page = base64.b64decode(url.split("base64,", 1)[1]).decode()
         widths = decoded_widths(page, folder)
         assert widths and all(w > 0 for w in widths), (name, widths)
-        assert iframe_ink(url, folder) > 0.05, name
+        assert iframe_ink(url, folder) > 0.01, name  # a blank frame has none
 
 
 @needs_chromium
@@ -612,7 +612,7 @@ def test_photo_gallery_shows_in_chromium_as_the_report_embeds_it(tmp_path):
     page = photo_gallery()
     widths = decoded_widths(page, tmp_path)
     assert widths == [report.THUMBNAIL] * 8
-    assert iframe_ink(data_url(page), tmp_path) > 0.05  # images and text, not a blank frame
+    assert iframe_ink(data_url(page), tmp_path) > 0.01  # images and text, not a blank frame
 
 
 def labels_summary(kept: int, kept_correct: int, agreement_band: str) -> dict:
