@@ -29,6 +29,14 @@ if ! ldconfig -p 2>/dev/null | grep -q libcairo.so.2; then
   fi
 fi
 
+# Chromium: tests/test_report.py opens the report's galleries in headless Chromium (its data
+# URL limit is what blanked them). Optional for running the pipeline.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+  && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
+    || echo "bootstrap: chromium not installed; the report's browser tests will be skipped" >&2
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi

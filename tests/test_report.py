@@ -420,3 +420,263 @@ def test_evolmm_gallery_shows_image_questions_answers_and_rewards():
     assert page.count("data:image/png;base64,") == 1
     for text in ("charts/a.png", "How many bars?", "0.625", "0.500", "0.250", "1 of 1 images"):
         assert text in page, text
+
+
+# ---------------------------------------------------------------------------------------------
+# Error bars, axes that fit, thumbnails that Chromium shows, the landing page
+
+
+def _figure_of(plot, monkeypatch, *args):
+    """Run ``plot`` and keep its matplotlib figure (report._save closes it)."""
+    kept = {}
+    real = report._save
+
+    def keep(fig, path):
+        kept["fig"] = fig
+        real(fig, path)
+
+    monkeypatch.setattr(report, "_save", keep)
+    plot(*args)
+    return kept["fig"]
+
+
+def evolmm_metrics(r: int) -> dict:
+    rates = {"answer_rate": 0.7, "mean_entropy": 1.57, "entropy_band_share": 0.4}
+    counts = {"answer_rate": 115, "mean_entropy": 23, "entropy_band_share": 23}
+    se = {"answer_rate": 0.043, "mean_entropy": 0.09, "entropy_band_share": 0.10}
+    return {"round": r, "rates": rates, "rate_counts": counts, "rate_se": se, "rewards": {}}
+
+
+def test_rate_plots_have_standard_error_bars_and_fit_evolmm_entropy(tmp_path, monkeypatch):
+    from matplotlib.container import ErrorbarContainer
+
+    m = evolmm_metrics(1)
+    fig = _figure_of(report.plot_rates, monkeypatch, m, tmp_path / "rates.png")
+    ax = fig.axes[0]
+    errorbars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(errorbars) == 1  # yerr drawn
+    segments = errorbars[0].lines[2][0].get_segments()
+    assert [s[1][1] - s[0][1] for s in segments] == pytest.approx([0.086, 0.18, 0.2])
+    assert ax.get_ylim()[1] >= 1.57 + 0.09  # entropy (nats) and its bar fit
+    fig = _figure_of(
+        report.plot_rounds, monkeypatch, {1: m, 2: evolmm_metrics(2)}, tmp_path / "rounds.png"
+    )
+    rates_ax = fig.axes[0]
+    assert sum(isinstance(c, ErrorbarContainer) for c in rates_ax.containers) == 3
+    assert rates_ax.get_ylim()[1] >= 1.57 + 0.09
+
+
+def photo(i: int, side: tuple[int, int] = (1280, 960)) -> bytes:
+    """A photo-like JPEG (gradients and sensor noise) the size a camera folder holds."""
+    rng = np.random.default_rng(i)
+    y, x = np.mgrid[0 : side[1], 0 : side[0]]
+    base = np.stack([(x * (i + 1)) % 256, (y * 2 + i * 40) % 256, ((x + y) // 3) % 256], -1)
+    pixels = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def photo_gallery(n: int = 8) -> str:
+    ids = [f"img{i}" for i in range(n)]
+    images = pl.DataFrame(
+        {
+            "image_id": ids,
+            "source": [f"photos/{i}.jpg" for i in ids],
+            "image": [{"bytes": photo(i), "path": None} for i in range(n)],
+        }
+    )
+    questions = pl.DataFrame(
+        {
+            "question_id": [f"{i}-q0" for i in ids],
+            "image_id": ids,
+            "sample_index": [0] * n,
+            "parse_ok": [True] * n,
+            "question": ["How many people?"] * n,
+        }
+    )
+    answers = pl.DataFrame(
+        {
+            "answer_id": [f"{i}-q0-a0" for i in ids],
+            "question_id": [f"{i}-q0" for i in ids],
+            "sample_index": [0] * n,
+            "answer": ["3"] * n,
+        }
+    )
+    return report.evolmm_gallery(1, images, questions, answers, {}, k=n)
+
+
+def data_url(page: str) -> str:
+    """The gallery as Snakemake's report embeds it (snakemake.report.common.data_uri_from_file)."""
+    import base64
+
+    encoded = base64.b64encode(page.encode()).decode()
+    return f"data:text/html;charset=utf8;filename=gallery.html;base64,{encoded}"
+
+
+CHROMIUM_URL_LIMIT = 2 * 1024 * 1024  # url::kMaxURLChars: Chromium opens no longer URL
+
+
+def test_gallery_images_are_thumbnails_within_chromiums_url_limit():
+    import base64
+    import re
+
+    page = photo_gallery()
+    assert len(data_url(page)) < CHROMIUM_URL_LIMIT / 4
+    sources = re.findall(r"src='data:(image/(?:png|jpeg));base64,([^']+)'", page)
+    assert len(sources) == 8
+    for _, encoded in sources:
+        image = Image.open(io.BytesIO(base64.b64decode(encoded)))
+        assert max(image.size) == report.THUMBNAIL  # 1280x960 shrunk to 256x192
+
+
+def test_line_art_thumbnail_stays_png_and_small_images_are_not_enlarged():
+    mime, data = report.thumbnail(png())
+    assert mime == "image/png"
+    assert Image.open(io.BytesIO(data)).size == (16, 16)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/bootstrap.sh installs it)"
+)
+
+
+def chromium(*args: str) -> str:
+    import subprocess
+
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return proc.stdout
+
+
+def iframe_ink(url: str, folder) -> float:
+    """Share of non-white pixels of ``url`` shown in an iframe, as the report's content view
+    shows a result (snakemake/report/html_reporter/template/components/content.js)."""
+    wrapper, shot = folder / "iframe.html", folder / "iframe.png"
+    wrapper.write_text(
+        f"<html><body style='margin:0'><iframe src='{url}' width=1000 height=800 "
+        "style='border:0'></iframe></body></html>"
+    )
+    chromium("--window-size=1000,800", f"--screenshot={shot}", wrapper.as_uri())
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    return float((pixels < 200).any(axis=2).mean())
+
+
+def decoded_widths(page: str, folder) -> list[int]:
+    """naturalWidth of every <img> of ``page`` after Chromium loaded it (0 = not decoded)."""
+    import json
+    import re
+
+    script = (
+        "<script>window.addEventListener('load', () => { const p = document.createElement('pre');"
+        " p.id = 'decoded'; p.textContent = JSON.stringify([...document.images].map("
+        "i => i.complete ? i.naturalWidth : 0)); document.body.appendChild(p); });</script>"
+    )
+    path = folder / "page.html"
+    path.write_text(page.replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = chromium("--virtual-time-budget=10000", "--dump-dom", path.as_uri())
+    found = re.search(r'<pre id="decoded">(.*?)</pre>', dom)
+    assert found, dom[-2000:]
+    return json.loads(found.group(1))
+
+
+def report_galleries(page: str) -> dict[str, str]:
+    """Each gallery's data URL in a Snakemake report.html (its JSON of results)."""
+    import re
+
+    out = {}
+    for found in re.finditer(r'"(results/report/round_\d+/gallery\.html)": \{', page):
+        url = re.compile(r'"data_uri": "(data:[^"]+)"').search(page, found.end())
+        out[found.group(1)] = url.group(1)
+    return out
+
+
+def assert_galleries_show(report_html, folder) -> None:
+    """Every gallery of a report: within Chromium's URL limit, visible in the report's iframe,
+    and every image decoded."""
+    import base64
+
+    galleries = report_galleries(report_html.read_text())
+    assert galleries
+    for name, url in galleries.items():
+        assert len(url) < CHROMIUM_URL_LIMIT, name
+        page = base64.b64decode(url.split("base64,", 1)[1]).decode()
+        widths = decoded_widths(page, folder)
+        assert widths and all(w > 0 for w in widths), (name, widths)
+        assert iframe_ink(url, folder) > 0.01, name  # a blank frame has none
+
+
+@needs_chromium
+def test_photo_gallery_shows_in_chromium_as_the_report_embeds_it(tmp_path):
+    page = photo_gallery()
+    widths = decoded_widths(page, tmp_path)
+    assert widths == [report.THUMBNAIL] * 8
+    assert iframe_ink(data_url(page), tmp_path) > 0.01  # images and text, not a blank frame
+
+
+def labels_summary(kept: int, kept_correct: int, agreement_band: str) -> dict:
+    bands = {b: {"n": 0} for b in ("0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0")}
+    bands[agreement_band] = {"n": 100}
+    return {
+        "overall": {"n": 100, "accuracy": 0.5},
+        "by_band": bands,
+        "filter": {
+            "kept": kept,
+            "kept_correct": kept_correct,
+            "kept_wrong": kept - kept_correct,
+            "kept_accuracy": kept_correct / kept if kept else None,
+        },
+    }
+
+
+def test_collapse_warning_when_agreement_rises_and_kept_labels_get_worse():
+    summaries = {
+        1: labels_summary(80, 60, "0.4-0.6"),
+        2: labels_summary(80, 30, "0.8-1.0"),  # more agreement, kept accuracy 0.75 -> 0.375
+        3: labels_summary(80, 70, "0.8-1.0"),  # agreement flat, accuracy back up
+    }
+    first, second = report.collapse_check(summaries)
+    assert first["warning"] and first["beyond_noise"]
+    assert first["agreement"] == pytest.approx([0.5, 0.9])
+    assert first["kept_accuracy"] == pytest.approx([0.75, 0.375])
+    assert second["warning"] is False
+
+
+def test_landing_page_holds_eval_rates_with_se_labels_collapse_and_config():
+    accuracy = pl.DataFrame(
+        {
+            "policy": ["base", "round_1", "round_2"],
+            "benchmark": ["procedural"] * 3,
+            "n": [64] * 3,
+            "correct": [3, 4, 1],
+            "accuracy": [3 / 64, 4 / 64, 1 / 64],
+            "ci95_low": [0.016, 0.025, 0.003],
+            "ci95_high": [0.129, 0.150, 0.083],
+            "boxed_rate": [1.0] * 3,
+        }
+    )
+    metrics = {
+        r: {**metrics_of(r), "rate_se": {"parse_rate": 0.028}, "rate_counts": {"parse_rate": 320}}
+        for r in (1, 2)
+    }
+    summaries = {1: labels_summary(80, 60, "0.4-0.6"), 2: labels_summary(80, 30, "0.8-1.0")}
+    config = {"method": "mmzero", "model": {"base": "embedded"}, "train": {"learning_rate": 3e-4}}
+    page = report.overview_html(config, metrics, accuracy, summaries)
+    for text in (
+        "1/64",
+        "[0.003, 0.083]",  # Wilson interval of round 2
+        "-0.031",  # round 2 vs base
+        "the 95% intervals overlap",
+        "Paired test",
+        "not computed",
+        "0.600 ± 0.028",  # round 1 parse rate with its SE
+        "(n=320)",
+        "0.750 ± 0.048",  # kept labels' accuracy with its SE
+        "collapse warning (beyond 2 SE)",
+        "learning_rate: 0.0003",  # the config
+    ):
+        assert text in page, text
+    evolmm = report.overview_html({"method": "evolmm"}, {1: evolmm_metrics(1)})
+    assert "Pseudo-label accuracy and the collapse warning: not computed" in evolmm
+    assert "Evaluation is off" in evolmm

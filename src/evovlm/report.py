@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 import random
@@ -101,28 +102,44 @@ def plot_rewards(metrics: dict[str, Any], path: str | Path) -> None:
     _save(fig, path)
 
 
+def rate_errors(metrics: dict[str, Any]) -> dict[str, float]:
+    """The standard error of each rate (``metrics['rate_se']``; 0 where the run has none)."""
+    return {k: float(v) for k, v in (metrics.get("rate_se") or {}).items() if v is not None}
+
+
+def _top(values: Iterable[float]) -> float:
+    """An upper axis limit that fits every value: 1 for shares, more for a mean such as
+    EvoLMM's answer entropy (nats, up to ln n)."""
+    return max([1.0, *values]) * 1.12
+
+
 def plot_rates(metrics: dict[str, Any], path: str | Path) -> None:
-    """Every rate the round has (parse, render, boxed, solver agreement, ...), as bars in [0, 1]."""
+    """Every rate the round has (parse, render, boxed, solver agreement, ...), as bars with
+    one standard error (``rate_se``)."""
     plt = _pyplot()
     rates = {k: v for k, v in rates_of(metrics).items() if isinstance(v, int | float)}
+    errors = rate_errors(metrics)
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(rates) + 1.5), 3.2))
     if not rates:
         _empty(ax, "no rates this round")
     else:
         names = list(rates)
-        bars = ax.bar(range(len(names)), [rates[n] for n in names], color="#4c72b0")
+        se = [errors.get(n, 0.0) for n in names]
+        bars = ax.bar(
+            range(len(names)), [rates[n] for n in names], yerr=se, capsize=4, color="#4c72b0"
+        )
         ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
-        for bar, name in zip(bars, names, strict=True):
+        for bar, name, e in zip(bars, names, se, strict=True):
             ax.annotate(
-                f"{rates[name]:.2f}",
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                f"{rates[name]:.2f}" + (f"±{e:.2f}" if e else ""),
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + e),
                 xytext=(0, 2),
                 textcoords="offset points",
                 ha="center",
-                fontsize=8,
+                fontsize=7,
             )
-        ax.set_ylim(0, 1.12)
-        ax.set_ylabel("rate")
+        ax.set_ylim(0, _top(rates[n] + e for n, e in zip(names, se, strict=True)))
+        ax.set_ylabel("rate (± 1 SE)")
     ax.set_title(f"Round {metrics.get('round', '?')}: funnel rates")
     _save(fig, path)
 
@@ -328,12 +345,23 @@ def plot_rounds(metrics: dict[int, dict[str, Any]], path: str | Path) -> None:
     for r in rounds:
         for k, v in rates_of(metrics[r]).items():
             rates.setdefault(k, [None] * len(rounds))[rounds.index(r)] = v
+    errors = {r: rate_errors(metrics[r]) for r in rounds}
+    highs = []
     for name, values in rates.items():
-        ax1.plot(rounds, [math.nan if v is None else v for v in values], marker="o", label=name)
-    ax1.set_ylim(-0.02, 1.05)
+        se = [errors[r].get(name, 0.0) for r in rounds]
+        ax1.errorbar(
+            rounds,
+            [math.nan if v is None else v for v in values],
+            yerr=se,
+            marker="o",
+            capsize=3,
+            label=name,
+        )
+        highs += [v + e for v, e in zip(values, se, strict=True) if v is not None]
+    ax1.set_ylim(-0.02, _top(highs))
     ax1.set_xticks(rounds)
     ax1.set_xlabel("round")
-    ax1.set_title("Rates per round")
+    ax1.set_title("Rates per round (± 1 SE)")
     if rates:
         ax1.legend(fontsize=7)
     roles = sorted({role for m in metrics.values() for role in m.get("rewards", {})})
@@ -413,10 +441,38 @@ def summary_rows(
 # Gallery
 
 
+# Gallery images are thumbnails: the report embeds each gallery page as one data URL, and
+# Chromium does not open a URL over 2 MiB (url::kMaxURLChars), so full-size photos blank it.
+THUMBNAIL = 256
+
+
+def thumbnail(data: bytes, side: int = THUMBNAIL) -> tuple[str, bytes]:
+    """``(mime, bytes)`` of the image shrunk to fit ``side`` x ``side`` (never enlarged): PNG or
+    JPEG, whichever is smaller (PNG keeps line art sharp, JPEG keeps photos small)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    image.thumbnail((side, side))
+    png = io.BytesIO()
+    image.save(png, format="PNG", optimize=True)
+    jpeg = io.BytesIO()
+    image.convert("RGB").save(jpeg, format="JPEG", quality=85)
+    if "A" in image.getbands() or "transparency" in image.info:
+        return "image/png", png.getvalue()  # JPEG has no alpha
+    if len(jpeg.getvalue()) < len(png.getvalue()):
+        return "image/jpeg", jpeg.getvalue()
+    return "image/png", png.getvalue()
+
+
 def _img_tag(data: bytes | None) -> str:
     if not data:
         return "<div class='noimg'>no image</div>"
-    return f"<img src='data:image/png;base64,{base64.b64encode(data).decode()}' alt='render'>"
+    try:
+        mime, small = thumbnail(data)
+    except Exception:  # noqa: BLE001  (an undecodable image is shown as such, not a crash)
+        return "<div class='noimg'>undecodable image</div>"
+    return f"<img src='data:{mime};base64,{base64.b64encode(small).decode()}' alt='image'>"
 
 
 def _e(value: Any) -> str:
@@ -577,3 +633,274 @@ def evolmm_gallery(
 
 def read_json(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview: the report's landing page (did it improve? the rates, evaluation, labels, config)
+
+
+def _se_share(p: float | None, n: int) -> float | None:
+    return None if p is None or not n else math.sqrt(max(p * (1 - p), 0.0) / n)
+
+
+def mean_agreement(summary: dict[str, Any], labels: pl.DataFrame | None = None) -> float | None:
+    """Mean agreement of the pseudo-label items: from labels.parquet when given, else from the
+    summary's agreement bands (their midpoints)."""
+    if labels is not None and labels.height and "agreement" in labels.columns:
+        return float(labels["agreement"].mean())
+    total = weighted = 0.0
+    for band, block in (summary.get("by_band") or {}).items():
+        low, high = (float(x) for x in band.split("-"))
+        total += block["n"]
+        weighted += block["n"] * (low + high) / 2
+    return weighted / total if total else None
+
+
+def collapse_check(
+    summaries: dict[int, dict[str, Any]], labels: dict[int, pl.DataFrame] | None = None
+) -> list[dict[str, Any]]:
+    """Round to round: the Solver's agreement on the same benchmark items rises while the labels
+    the mid-band filter keeps get less accurate (the self-consistency trap: the loop trains on
+    ever more confident, ever more wrong labels). One row per pair of consecutive rounds;
+    ``warning`` when both move that way, ``beyond_noise`` when both moves exceed two standard
+    errors."""
+    labels = labels or {}
+    rows = []
+    rounds = sorted(summaries)
+    for a, b in zip(rounds, rounds[1:], strict=False):
+        sa, sb = summaries[a], summaries[b]
+        ag = [mean_agreement(sa, labels.get(a)), mean_agreement(sb, labels.get(b))]
+        acc = [sa["filter"]["kept_accuracy"], sb["filter"]["kept_accuracy"]]
+        if None in ag or None in acc:
+            rows.append({"from": a, "to": b, "warning": None})
+            continue
+        acc_se = math.hypot(
+            _se_share(acc[0], sa["filter"]["kept"]) or 0.0,
+            _se_share(acc[1], sb["filter"]["kept"]) or 0.0,
+        )
+        ag_se = math.hypot(*(_agreement_se(labels.get(r)) for r in (a, b)))
+        rises, falls = ag[1] > ag[0], acc[1] < acc[0]
+        rows.append(
+            {
+                "from": a,
+                "to": b,
+                "agreement": ag,
+                "kept_accuracy": acc,
+                "warning": rises and falls,
+                "beyond_noise": rises
+                and falls
+                and ag[1] - ag[0] > 2 * ag_se
+                and acc[0] - acc[1] > 2 * acc_se,
+            }
+        )
+    return rows
+
+
+def _agreement_se(labels: pl.DataFrame | None) -> float:
+    if labels is None or labels.height < 2 or "agreement" not in labels.columns:
+        return 0.0
+    return float(labels["agreement"].std()) / math.sqrt(labels.height)
+
+
+def _num(value: float | None, se: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "<span class='none'>n/a</span>"
+    text = f"{value:.{digits}f}"
+    return text + (f" ± {se:.{digits}f}" if se is not None else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _eval_section(accuracy: pl.DataFrame | None, paired: list[dict] | None) -> str:
+    if accuracy is None or not accuracy.height:
+        return "<p>Evaluation is off (<code>eval.enabled: false</code>): not computed.</p>"
+    rows = accuracy.to_dicts()
+    base = {r["benchmark"]: r for r in rows if r["policy"] == "base"}
+    table_rows, verdicts = [], []
+    for r in rows:
+        b = base.get(r["benchmark"])
+        change = "" if r["policy"] == "base" or not b else f"{r['accuracy'] - b['accuracy']:+.3f}"
+        table_rows.append(
+            [
+                html.escape(r["benchmark"]),
+                html.escape(r["policy"]),
+                f"{r['correct']}/{r['n']}",
+                _num(r["accuracy"]),
+                f"[{_num(r['ci95_low'])}, {_num(r['ci95_high'])}]",
+                change,
+            ]
+        )
+    for bench, b in base.items():
+        last = [r for r in rows if r["benchmark"] == bench and r["policy"] != "base"]
+        if not last:
+            continue
+        r = last[-1]
+        overlap = r["ci95_low"] <= b["ci95_high"] and b["ci95_low"] <= r["ci95_high"]
+        verdicts.append(
+            f"<li><b>{html.escape(bench)}</b>: {html.escape(r['policy'])} "
+            f"{r['correct']}/{r['n']} vs base {b['correct']}/{b['n']} "
+            f"({r['accuracy'] - b['accuracy']:+.3f}); "
+            + (
+                "the 95% intervals overlap: no evidence of a change at this sample size."
+                if overlap
+                else "the 95% intervals do not overlap."
+            )
+            + "</li>"
+        )
+    if paired:
+        test = _table(
+            ["benchmark", "policies", "test", "statistic", "p"],
+            [
+                [html.escape(str(p.get(k, ""))) for k in ("benchmark", "policies", "test")]
+                + [_num(p.get("statistic")), _num(p.get("p"), digits=4)]
+                for p in paired
+            ],
+        )
+    else:
+        test = (
+            "<p class='none'>Paired test (base and each round on the same items): not computed "
+            "by this version; this is its place.</p>"
+        )
+    return (
+        f"<ul>{''.join(verdicts)}</ul>"
+        + _table(
+            ["benchmark", "policy", "correct", "accuracy", "95% Wilson CI", "vs base"],
+            table_rows,
+        )
+        + test
+    )
+
+
+def _rates_section(metrics: dict[int, dict[str, Any]]) -> str:
+    rounds = sorted(metrics)
+    names = list(dict.fromkeys(k for r in rounds for k in rates_of(metrics[r])))
+    if not names:
+        return "<p>No rates.</p>"
+    rows = []
+    for name in names:
+        cells = [f"<span class='mono'>{html.escape(name)}</span>"]
+        for r in rounds:
+            value = rates_of(metrics[r]).get(name)
+            n = (metrics[r].get("rate_counts") or {}).get(name)
+            cell = _num(value, rate_errors(metrics[r]).get(name))
+            cells.append(cell + (f" <span class='n'>(n={n})</span>" if n else ""))
+        rows.append(cells)
+    roles = sorted({role for r in rounds for role in metrics[r].get("rewards", {})})
+    for role in roles:
+        cells = [f"reward <span class='mono'>{html.escape(role)}</span> (mean ± std)"]
+        for r in rounds:
+            s = metrics[r].get("rewards", {}).get(role, {})
+            cells.append(_num(s.get("mean"), s.get("std")))
+        rows.append(cells)
+    return _table(["rate (± 1 SE)", *(f"round {r}" for r in rounds)], rows)
+
+
+def _labels_section(
+    summaries: dict[int, dict[str, Any]], labels: dict[int, pl.DataFrame] | None
+) -> str:
+    if not summaries:
+        return (
+            "<p class='none'>Pseudo-label accuracy and the collapse warning: not computed (the "
+            "check needs MM-Zero with evaluation on and built-in items, "
+            "<span class='mono'>eval.builtin_items</span> &gt; 0).</p>"
+        )
+    rows = []
+    for r in sorted(summaries):
+        s, f = summaries[r], summaries[r]["filter"]
+        rows.append(
+            [
+                f"round {r}",
+                str(s["overall"]["n"]),
+                _num(
+                    s["overall"]["accuracy"], _se_share(s["overall"]["accuracy"], s["overall"]["n"])
+                ),
+                _num(mean_agreement(s, (labels or {}).get(r))),
+                f"{f['kept']} ({f['kept_correct']} right, {f['kept_wrong']} wrong)",
+                _num(f["kept_accuracy"], _se_share(f["kept_accuracy"], f["kept"])),
+            ]
+        )
+    table = _table(
+        [
+            "round",
+            "labels",
+            "accuracy (± SE)",
+            "mean agreement",
+            "kept by the mid-band filter",
+            "kept accuracy (± SE)",
+        ],
+        rows,
+    )
+    checks = collapse_check(summaries, labels)
+    if not checks:
+        verdict = "<p>Collapse warning: needs two rounds of labels; not computed.</p>"
+    else:
+        items = []
+        for c in checks:
+            if c["warning"] is None:
+                items.append(
+                    f"<li>round {c['from']} → {c['to']}: not computed (no kept labels)</li>"
+                )
+                continue
+            (a0, a1), (k0, k1) = c["agreement"], c["kept_accuracy"]
+            text = (
+                f"round {c['from']} → {c['to']}: agreement {a0:.3f} → {a1:.3f}, kept labels' "
+                f"accuracy {k0:.3f} → {k1:.3f}"
+            )
+            if c["warning"]:
+                strength = "beyond 2 SE" if c["beyond_noise"] else "within noise (under 2 SE)"
+                items.append(f"<li class='warn'>⚠ collapse warning ({strength}): {text}</li>")
+            else:
+                items.append(f"<li>no collapse sign: {text}</li>")
+        verdict = f"<ul>{''.join(items)}</ul>"
+    return table + verdict
+
+
+_OVERVIEW_STYLE = """
+.evovlm-overview { font-family: system-ui, sans-serif; color: #222; font-size: 0.9em; }
+.evovlm-overview table { border-collapse: collapse; margin: 0.4em 0 0.8em; }
+.evovlm-overview td, .evovlm-overview th { border: 1px solid #ccc; padding: 2px 8px;
+  text-align: left; }
+.evovlm-overview th { background: #f3f3f3; } .evovlm-overview .none { color: #777; }
+.evovlm-overview .n { color: #777; font-size: 0.85em; }
+.evovlm-overview .warn { color: #b42318; font-weight: bold; }
+.evovlm-overview pre { background: #f6f6f6; color: #222; padding: 0.5em; max-height: 30em;
+  overflow: auto; font-size: 0.85em; }
+.evovlm-overview .mono { font-family: monospace; }
+"""
+
+
+def overview_html(
+    config: dict[str, Any],
+    metrics: dict[int, dict[str, Any]],
+    accuracy: pl.DataFrame | None = None,
+    pseudolabels: dict[int, dict[str, Any]] | None = None,
+    labels: dict[int, pl.DataFrame] | None = None,
+    paired: list[dict] | None = None,
+) -> str:
+    """The landing page's HTML fragment (also a page of its own): evaluation with Wilson
+    intervals and the verdict, the rates per round with standard errors, pseudo-label accuracy
+    and the collapse warning, and the run's resolved config."""
+    import yaml
+
+    method = config.get("method", "?")
+    head = (
+        f"<p>Method <b>{html.escape(str(method))}</b>, {len(metrics)} round(s), base model "
+        f"<span class='mono'>{html.escape(str(config.get('model', {}).get('base', '?')))}</span>, "
+        f"seed {html.escape(str(config.get('seed', '?')))}.</p>"
+    )
+    return (
+        f"<div class='evovlm-overview'><style>{_OVERVIEW_STYLE}</style>{head}"
+        "<h3>Did it improve? Evaluation (95% Wilson intervals)</h3>"
+        + _eval_section(accuracy, paired)
+        + "<h3>Rates and rewards per round</h3>"
+        + _rates_section(metrics)
+        + "<h3>Pseudo-labels: accuracy and the collapse warning</h3>"
+        + _labels_section(pseudolabels or {}, labels)
+        + "<h3>Config (resolved, as this run used it)</h3><pre>"
+        + html.escape(yaml.safe_dump(config, sort_keys=False))
+        + "</pre></div>\n"
+    )

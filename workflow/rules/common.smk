@@ -168,6 +168,7 @@ localrules:
     gather_shards,
     summarize_round,
     summarize_eval,
+    report_overview,
     build_benchmark,
     build_demo_images,
     fetch_base_model,
@@ -407,10 +408,19 @@ def run_summary_inputs(wildcards):
     return inputs
 
 
+def overview_inputs(wildcards):
+    """The landing page reads what the summary reads, and the pseudo-label tables."""
+    inputs = run_summary_inputs(wildcards)
+    inputs["labels"] = [
+        path.replace("summary.json", "labels.parquet") for path in inputs["pseudolabels"]
+    ]
+    return inputs
+
+
 def report_targets():
     if not METHOD_PLUGIN.report:
         return []
-    targets = ["results/summary.parquet"]
+    targets = ["results/summary.parquet", "results/report/overview.html"]
     for r in rounds():
         targets.append(f"results/report/round_{r}/gallery.html")
         targets.append(f"results/report/round_{r}/rewards.png")

@@ -140,6 +140,27 @@ rule summarize_run:
         "../../scripts/summarize_run.py"
 
 
+rule report_overview:
+    """The report's landing page (workflow/report/workflow.rst shows it): evaluation with Wilson
+    intervals, the rates per round with standard errors, pseudo-label accuracy, the collapse
+    warning and the run's config."""
+    input:
+        unpack(overview_inputs),
+    output:
+        overview=report(
+            "results/report/overview.html",
+            caption="../report/overview.rst",
+            category="Overview",
+            labels={"figure": "did it improve? (tables and config)"},
+        ),
+    log:
+        "logs/report_overview.log",
+    conda:
+        "../../envs/evovlm.yaml"
+    script:
+        "../../scripts/summarize_overview.py"
+
+
 rule write_model_card:
     """README.md of a checkpoint: base model, method, role, round, settings and the round's rates."""
     input:
