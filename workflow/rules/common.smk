@@ -412,7 +412,8 @@ def overview_inputs(wildcards):
     """The landing page reads what the summary reads, and the pseudo-label tables."""
     inputs = run_summary_inputs(wildcards)
     inputs["labels"] = [
-        path.replace("summary.json", "labels.parquet") for path in inputs["pseudolabels"]
+        path.replace("summary.json", "labels.parquet")
+        for path in inputs["pseudolabels"]
     ]
     return inputs
 
