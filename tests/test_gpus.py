@@ -330,3 +330,20 @@ def test_a_gpu_job_on_a_node_with_a_too_old_driver_stops_with_one_line(smi, monk
     )
     smi(count=1, driver="580.95.05")
     assert gpus.claim_gpu(1) == "0"
+
+
+def test_a_gpu_limit_below_tensor_parallelism_is_one_line():
+    # Snakemake would scale the jobs' gpu=2 down to the limit of 1 without a word.
+    env = {"CUDA_VISIBLE_DEVICES": "0,1"}
+    args = ["-n", "--resources", "gpu=1", "--config", "engine={tensor_parallel_size: 2}"]
+    proc = snakemake(*args, env=env)
+    assert proc.returncode == 1
+    assert config_errors(proc.stderr) == [
+        "config error: config key 'engine.tensor_parallel_size': 2 GPUs per job, but "
+        "--resources gpu=1; fix: give --resources gpu=2 or more, or a smaller "
+        "engine.tensor_parallel_size"
+    ]
+    proc = snakemake(
+        "-n", "--resources", "gpu=2", "--config", "engine={tensor_parallel_size: 2}", env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
