@@ -315,3 +315,35 @@ def test_a_generation_job_claims_the_tensor_parallel_gpus(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (exp / "logs" / "propose_concepts" / "round_1.1-of-1.log").read_text()
     assert "gpu: this job uses GPU 0,1 (of 0,1,2)" in log
+
+
+def test_a_gpu_job_on_a_node_with_a_too_old_driver_stops_with_one_line(smi, monkeypatch):
+    # A cluster job is not checked by the submit host's workflow: its GPU claim checks the node.
+    smi(count=1, driver="535.183.01")
+    monkeypatch.setattr(gpus, "torch_cuda_version", lambda: "13.0")
+    with pytest.raises(SystemExit) as info:
+        gpus.claim_gpu(1)
+    assert str(info.value) == (
+        "gpu: GPU(s) 0 visible but unusable: NVIDIA driver 535.183.01 is older than CUDA 13.0 "
+        "needs (>= 580) (torch built for CUDA 13.0); update the driver or install a torch for "
+        "an older CUDA"
+    )
+    smi(count=1, driver="580.95.05")
+    assert gpus.claim_gpu(1) == "0"
+
+
+def test_a_gpu_limit_below_tensor_parallelism_is_one_line():
+    # Snakemake would scale the jobs' gpu=2 down to the limit of 1 without a word.
+    env = {"CUDA_VISIBLE_DEVICES": "0,1"}
+    args = ["-n", "--resources", "gpu=1", "--config", "engine={tensor_parallel_size: 2}"]
+    proc = snakemake(*args, env=env)
+    assert proc.returncode == 1
+    assert config_errors(proc.stderr) == [
+        "config error: config key 'engine.tensor_parallel_size': 2 GPUs per job, but "
+        "--resources gpu=1; fix: give --resources gpu=2 or more, or a smaller "
+        "engine.tensor_parallel_size"
+    ]
+    proc = snakemake(
+        "-n", "--resources", "gpu=2", "--config", "engine={tensor_parallel_size: 2}", env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

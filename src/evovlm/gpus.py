@@ -58,6 +58,7 @@ def claim_gpu(n: int = 1, wait_s: float = 3600.0, poll_s: float = 1.0) -> str | 
     Otherwise waits (up to ``wait_s``) until ``n`` are free. Call it before CUDA starts.
     """
     devices = visible_gpus()
+    check_driver(devices)
     if len(devices) <= n:
         return ",".join(devices) or None
     deadline = time.monotonic() + wait_s
@@ -173,6 +174,21 @@ def driver_problem(driver: str, cuda: str) -> str | None:
     if need is None or _major(driver) >= need:
         return None
     return f"NVIDIA driver {driver} is older than CUDA {cuda} needs (>= {need})"
+
+
+def check_driver(devices: list[str] | None = None) -> None:
+    """Stop a GPU job whose GPUs its driver cannot run with the installed torch (one line, not a
+    silent CPU run): the workflow checks the submit host before any job, this checks the node a
+    cluster job lands on. No torch import, no CUDA initialisation."""
+    devices = visible_gpus() if devices is None else devices
+    cuda = torch_cuda_version() if devices else None
+    driver = driver_version() if cuda else None
+    problem = driver and driver_problem(driver, cuda)
+    if problem:
+        raise SystemExit(
+            f"gpu: GPU(s) {','.join(devices)} visible but unusable: {problem} (torch built for "
+            f"CUDA {cuda}); update the driver or install a torch for an older CUDA"
+        )
 
 
 def estimate_parameters(model_config: dict) -> int | None:

@@ -143,6 +143,16 @@ def _limit_gpu_jobs():
     found = visible_gpus()
     if given:
         limit = workflow.global_resources["gpu"].value
+        # Snakemake would scale each job's gpu= down to the limit: fewer GPUs than the model
+        # is spread over, found only when vLLM starts.
+        if found and limit < generation_gpus():
+            sys.stderr.write(
+                f"config error: config key 'engine.tensor_parallel_size': "
+                f"{generation_gpus()} GPUs per job, but --resources gpu={limit}; "
+                f"fix: give --resources gpu={generation_gpus()} or more, or a smaller "
+                "engine.tensor_parallel_size\n"
+            )
+            sys.exit(1)
     else:
         limit = len(found) or max(generation_gpus(), train_gpus())
         workflow.register_resource("gpu", limit)
