@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train.py [--steps 6] [--groups 8] [--size 4] [--tokens 32]
     .venv/bin/python bench/train.py --memory
+    .venv/bin/python bench/train.py --bf16-check [--steps 20]
 
 Each method runs in its own subprocess so peak RSS (ru_maxrss) is per method. Completions are
 produced once by the HF engine and replayed (image groups, solver-like).
@@ -9,6 +10,10 @@ produced once by the HF engine and replayed (image groups, solver-like).
 ``--memory``: the memory a full fine-tune of Qwen2.5-VL 3B and 7B needs before activations
 (parameters, gradients, AdamW states, the KL reference), computed from the models' parameter
 counts (built on the meta device from their published configs, no download).
+
+``--bf16-check``: a bf16 copy of the tiny model trained ``--steps`` steps at lr 1e-6, saved with
+``train.save_dtype`` float32 and base: the share of the language model's projection weights whose
+saved value changed.
 """
 
 from __future__ import annotations
@@ -159,6 +164,48 @@ def memory_table() -> None:
         )
 
 
+def bf16_check(steps: int, groups: int, size: int, tokens: int) -> None:
+    import logging
+
+    import polars as pl
+    from safetensors.torch import load_file
+
+    from evovlm import train
+    from evovlm.modeling import load_model, load_processor
+    from evovlm.tiny import build_tiny_model
+
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = build_tiny_model(Path(tmp) / "tiny")
+        bf16 = Path(tmp) / "tiny-bf16"
+        load_model(tiny, dtype="bfloat16", device="cpu").save_pretrained(bf16)
+        load_processor(tiny).save_pretrained(bf16)
+        samples = Path(tmp) / "samples.parquet"
+        make_samples(str(bf16), groups, size, tokens, samples)
+        start = load_file(bf16 / "model.safetensors")
+        keys = [k for k in start if "visual" not in k and k.endswith("proj.weight")]
+        total = sum(start[k].numel() for k in keys)
+        for save_dtype in ("base", "float32"):
+            cfg = train.TrainConfig.from_dict(
+                {
+                    "learning_rate": 1e-6,
+                    "max_steps": steps,
+                    "per_device_train_batch_size": 8,
+                    "save_steps": 0,
+                    "save_dtype": save_dtype,
+                }
+            )
+            out = Path(tmp) / save_dtype
+            frames = {"solver": pl.read_parquet(samples)}
+            train.train_policy(str(bf16), frames, cfg, out / "ckpt", out / "trl")
+            saved = load_file(out / "ckpt" / "model.safetensors")
+            changed = sum(int((saved[k].float() != start[k].float()).sum()) for k in keys)
+            print(
+                f"save_dtype {save_dtype}: saved as {saved[keys[0]].dtype}, {steps} steps at lr "
+                f"1e-6: {changed / total:.1%} of {total} projection weights changed"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=6)
@@ -167,9 +214,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # model samples method work
     parser.add_argument("--memory", action="store_true", help="full fine-tune memory, 3B and 7B")
+    parser.add_argument("--bf16-check", action="store_true", help="bf16 update check")
     args = parser.parse_args()
     if args.memory:
         memory_table()
+        return
+    if args.bf16_check:
+        bf16_check(args.steps, args.groups, args.size, args.tokens)
         return
     if args.run:
         model_dir, samples, method, work = args.run

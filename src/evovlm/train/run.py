@@ -180,22 +180,23 @@ def train_role(
         size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
     )
     dataset = _group_dataset(groups, groups_per_step)
-    resume = _last_checkpoint(output_dir)
-    model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
-    with_images = [bool(g.images) for g in groups]
-    if cfg.method == "full" and not any(with_images):
-        # Text-only prompts (the Proposer's, the Coder's) give the vision tower and merger no
-        # gradient: freeze them, so DDP waits for no gradient of theirs and AdamW keeps no
-        # state for them (AdamW skips a parameter without gradient anyway: same updates).
-        for name, param in model.named_parameters():
-            if _is_vision(name):
-                param.requires_grad_(False)
+    # Text-only prompts (the Proposer's, the Coder's) give the vision tower and merger no
+    # gradient: a full fine-tune freezes them, so DDP waits for no gradient of theirs and AdamW
+    # keeps no state for them (AdamW skips a parameter without gradient anyway: same updates).
+    frozen_vision = cfg.method == "full" and not any(g.images for g in groups)
     # DDP looks for parameters without gradient unless nothing can be left out. Said here, not
     # left to the Trainer's guess (it looks only when gradient checkpointing is off at the time
     # it builds the accelerator, before train() turns checkpointing on).
-    frozen_vision = cfg.method == "full" and not any(with_images)
     find_unused = num_processes > 1 and cfg.sharding == "none" and not frozen_vision
+    # The arguments first: they start the process group, which lets from_pretrained under FSDP
+    # read the weights on the main process only (fsdp_cpu_ram_efficient_loading).
     args = grpo_config(cfg, groups[0].role, size, per_device, temperature, output_dir, find_unused)
+    resume = _last_checkpoint(output_dir)
+    model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
+    if frozen_vision:
+        for name, param in model.named_parameters():
+            if _is_vision(name):
+                param.requires_grad_(False)
     if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
         tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
