@@ -60,6 +60,17 @@ def test_an_adapter_loads_with_its_cards_snippet(tiny_model_dir, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "library_name: peft" in card
+    assert "# a local folder" in card and "base_model:" not in card
+
+
+def test_a_relative_base_folder_is_not_taken_for_a_hub_id(tiny_model_dir, tmp_path, monkeypatch):
+    # the workflow's own base: resources/tiny-warm, relative to the folder it runs in
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "resources" / "tiny-warm")
+    ckpt = _adapter("resources/tiny-warm", tmp_path / "checkpoint" / "solver")
+    card = _card(ckpt)
+    assert 'from_pretrained("resources/tiny-warm")  # a local folder' in card
+    assert "base_model:" not in card
 
 
 def test_a_fetched_hub_base_is_recorded_by_its_hub_id(tiny_model_dir, tmp_path):

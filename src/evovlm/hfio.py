@@ -194,7 +194,8 @@ def model_card(info: dict[str, Any]) -> str:
         lines += ["", "## This round's rates", "", "| rate | value |", "|---|---|"]
         for key, value in rates.items():
             lines.append(f"| {key} | {_fmt(value)} |")
-    lines += ["", "## Use", "", *(_adapter_use(adapter_of) if adapter_of else _model_use())]
+    use = _adapter_use(named, local=not hub_id or Path(named).exists()) if adapter_of else None
+    lines += ["", "## Use", "", *(use or _model_use())]
     prompts = info.get("prompts") or {}
     if prompts:
         lines += [
@@ -224,8 +225,7 @@ def _model_use() -> list[str]:
     ]
 
 
-def _adapter_use(base: str) -> list[str]:
-    local = not (base.count("/") == 1 and not base.startswith((".", "/", "~")))
+def _adapter_use(base: str, local: bool) -> list[str]:
     where = "  # a local folder (relative: to the folder the workflow ran in)" if local else ""
     return [
         "A LoRA adapter (PEFT) on the base model below: load the base, then the adapter on it.",
