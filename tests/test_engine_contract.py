@@ -251,3 +251,16 @@ def test_an_overlong_prompt_fails_alone(engine):
     assert all(s.token_ids == [] and s.logprobs == [] for s in long.samples)
     assert len(short.samples) == 2 and all(s.token_ids for s in short.samples)
     assert short.samples[0].token_ids == engine.generate([requests[1]])[0].samples[0].token_ids
+
+
+def test_a_batch_larger_than_one_step_keeps_its_seeds(engine):
+    """More prompt tokens than one engine step takes (here ~64 x 100): vLLM on CPU with chunked
+    prefill split a seeded prompt over two steps and died rewinding its generator ("CPU Generator
+    does not use offset"). Each request still gets its own samples, the same as alone."""
+    if engine.backend != "vllm":
+        pytest.skip("engine steps and chunked prefill are vLLM's")
+    requests = [_image_request(("red", "blue")[i % 2], n=2, seed=100 + i) for i in range(64)]
+    outputs = engine.generate(requests)
+    assert len(outputs) == 64 and all(len(o.samples) == 2 for o in outputs)
+    alone = engine.generate([requests[37]])[0]
+    assert [s.token_ids for s in alone.samples] == [s.token_ids for s in outputs[37].samples]

@@ -138,6 +138,12 @@ class VLLMEngine:
             # gpu_memory_utilization; eager mode skips the start-up compile.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
             engine_kwargs.setdefault("enforce_eager", True)
+            # No chunked prefill: a prompt split over steps has its sampled token discarded and
+            # its seeded generator rewound, which CPU generators refuse ("CPU Generator does not
+            # use offset", vllm/v1/worker/gpu_model_runner.py), killing the engine. Whole prompts
+            # need a step budget of at least max_model_len tokens.
+            engine_kwargs.setdefault("enable_chunked_prefill", False)
+            engine_kwargs.setdefault("max_num_batched_tokens", max(max_model_len, 8192))
         # Log-probs of the sampled distribution (logits / temperature), as the trainer uses.
         engine_kwargs.setdefault("logprobs_mode", "processed_logprobs")
         path = resolve_model_path(model)
