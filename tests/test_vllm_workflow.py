@@ -48,7 +48,12 @@ GENERATION_LOGS = {
 def _run(workdir: Path, case: str) -> Path:
     extra = os.environ.get("EVOVLM_TEST_CONFIG", "")
     (workdir / "vllm.yaml").write_text(VLLM_CONFIG + extra + "\n")
-    snakemake(workdir, "--configfile", f".test/{case}.yaml", "vllm.yaml", timeout=3600)
+    with pytest.MonkeyPatch.context() as env:
+        # Importing TRL sets VLLM_LOGGING_LEVEL=ERROR in os.environ (trl/_compat.py), and this
+        # session imports it (the adapter contract test), so every job would inherit it and
+        # vLLM would log errors only. The jobs run with the environment a user's have.
+        env.delenv("VLLM_LOGGING_LEVEL", raising=False)
+        snakemake(workdir, "--configfile", f".test/{case}.yaml", "vllm.yaml", timeout=3600)
     return workdir
 
 
