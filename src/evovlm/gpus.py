@@ -34,14 +34,20 @@ def visible_gpus() -> list[str]:
     if env is not None:
         ids = [d.strip() for d in env.split(",") if d.strip()]
         return [] if ids in (["-1"], ["NoDevFiles"]) else ids
+    listing = nvidia_smi("-L") or ""
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def nvidia_smi(*args: str) -> str | None:
+    """``nvidia-smi``'s output for ``args``, or None (no nvidia-smi, or it fails: no driver)."""
     smi = shutil.which("nvidia-smi")
     if not smi:
-        return []
+        return None
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=True)
+        out = subprocess.run([smi, *args], capture_output=True, text=True, timeout=20, check=True)
     except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
+        return None
+    return out.stdout
 
 
 def lock_dir() -> Path:
@@ -111,40 +117,18 @@ REAL_MODEL_PARAMS = 100_000_000
 def driver_version() -> str | None:
     """The NVIDIA driver version ``nvidia-smi`` reports (first GPU), or None (no nvidia-smi, or
     it fails: no driver loaded)."""
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return None
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    out = nvidia_smi("--query-gpu=driver_version", "--format=csv,noheader") or ""
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
     return lines[0] if lines else None
 
 
 def gpu_names() -> list[str]:
     """The names of the GPUs this process may use (``nvidia-smi``; [] without one)."""
-    smi = shutil.which("nvidia-smi")
     visible = visible_gpus()
-    if not smi or not visible:
+    out = nvidia_smi("--query-gpu=index,name", "--format=csv,noheader") if visible else None
+    if out is None:
         return []
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=index,name", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    names = dict(line.split(", ", 1) for line in out.stdout.splitlines() if ", " in line)
+    names = dict(line.split(", ", 1) for line in out.splitlines() if ", " in line)
     return [names.get(dev, dev) for dev in visible]
 
 
