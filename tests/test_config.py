@@ -200,6 +200,9 @@ def test_a_section_is_declared_once_and_its_dataclass_generated(path):
         ({"train__learning_rate": "1e-5"}, ("train", "learning_rate"), 1e-5),
         ({"train__gradient_checkpointing": "false"}, ("train", "gradient_checkpointing"), False),
         ({"mmzero__share_weights": "True"}, ("mmzero", "share_weights"), True),
+        # a key of type [null, integer]: both spellings from the command line
+        ({"train__passes": "1"}, ("train", "passes"), 1),
+        ({"train__passes": "null"}, ("train", "passes"), None),
     ],
 )
 def test_numbers_and_booleans_written_as_text_are_read_as_such(config, patch, path, expected):

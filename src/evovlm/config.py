@@ -68,11 +68,14 @@ def _coerce_text(value: Any, schema: dict) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if kind == "integer" and _INTEGER.fullmatch(text):
+    kinds = kind if isinstance(kind, list) else [kind]  # e.g. ["null", integer]
+    if "null" in kinds and text.lower() in ("null", "none", "~"):
+        return None
+    if "integer" in kinds and _INTEGER.fullmatch(text):
         return int(text)
-    if kind == "number" and _NUMBER.fullmatch(text):
+    if "number" in kinds and _NUMBER.fullmatch(text):
         return float(text)
-    if kind == "boolean" and text.lower() in _BOOLEAN:
+    if "boolean" in kinds and text.lower() in _BOOLEAN:
         return _BOOLEAN[text.lower()]
     if True in schema.get("enum", ()) and text.lower() in _BOOLEAN:  # e.g. [auto, true, false]
         return _BOOLEAN[text.lower()]
