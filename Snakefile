@@ -8,13 +8,23 @@ min_version("9.0")
 
 
 # This folder's config/config.yaml, else the workflow's own: a second experiment runs in its
-# own folder (snakemake --directory DIR) with this Snakefile.
-CONFIGFILE = "config/config.yaml"
-if not os.path.exists(CONFIGFILE):
-    CONFIGFILE = os.path.join(workflow.basedir, CONFIGFILE)
+# own folder (snakemake --directory DIR) with this Snakefile. The same for config/embedded.yaml.
+def config_path(name):
+    path = f"config/{name}"
+    return path if os.path.exists(path) else os.path.join(workflow.basedir, path)
 
 
-configfile: CONFIGFILE
+configfile: config_path("config.yaml")
+
+
+# The tiny demo model's values (lr 3e-4, 12 steps, short token limits, 224 px) are layered in
+# for model.base "embedded" only: a real model (a preset from config/presets/, or the schema's
+# defaults) never runs with them. Snakemake applies --configfile and --config again on top of
+# every configfile, so the command line still wins, and decides model.base here.
+_model = config.get("model")
+if not isinstance(_model, dict) or _model.get("base", "embedded") == "embedded":
+
+    configfile: config_path("embedded.yaml")
 
 
 report: "workflow/report/workflow.rst"
