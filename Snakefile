@@ -9,12 +9,14 @@ min_version("9.0")
 
 # This folder's config/config.yaml, else the workflow's own: a second experiment runs in its
 # own folder (snakemake --directory DIR) with this Snakefile. The same for config/embedded.yaml.
-def config_path(name):
-    path = f"config/{name}"
-    return path if os.path.exists(path) else os.path.join(workflow.basedir, path)
+CONFIGFILE, EMBEDDED = "config/config.yaml", "config/embedded.yaml"
+if not os.path.exists(CONFIGFILE):
+    CONFIGFILE = os.path.join(workflow.basedir, CONFIGFILE)
+if not os.path.exists(EMBEDDED):
+    EMBEDDED = os.path.join(workflow.basedir, EMBEDDED)
 
 
-configfile: config_path("config.yaml")
+configfile: CONFIGFILE
 
 
 # The tiny demo model's values (lr 3e-4, 12 steps, short token limits, 224 px) are layered in
@@ -24,7 +26,7 @@ configfile: config_path("config.yaml")
 _model = config.get("model")
 if not isinstance(_model, dict) or _model.get("base", "embedded") == "embedded":
 
-    configfile: config_path("embedded.yaml")
+    configfile: EMBEDDED
 
 
 report: "workflow/report/workflow.rst"
