@@ -5,7 +5,7 @@
 
 Loads the round's policies (round 1: resources/tiny-warm; round N: round N-1's checkpoints),
 re-runs propose, write_code and sample_answers on the round's own inputs with the run's
-sampling settings (config/config.yaml of the run folder), and prints seconds per stage and
+sampling settings (results/config.yaml, the run's resolved config), and prints seconds per stage and
 whether the samples equal the ones in the run's tables (they must, at any batch size: every
 sample row has its own generator). Generation only: no job start, no model load in the time.
 """
@@ -32,7 +32,7 @@ def main() -> None:
     from evovlm.engines.hf import HFEngine
 
     run = Path(args.run).resolve()
-    cfg = yaml.safe_load((run / "config/config.yaml").read_text())
+    cfg = yaml.safe_load((run / "results/config.yaml").read_text())
     mz, seed, r = cfg["mmzero"], cfg["seed"], args.round
     tables = run / f"results/round_{r}"
     proposals = pl.read_parquet(tables / "proposals.parquet")

@@ -34,7 +34,8 @@ COPY = ("Snakefile", "workflow", "config", "scripts", "envs", ".test")
 
 
 def effective_config(workdir: Path, test_case: str) -> dict:
-    """config/config.yaml with the .test case layered on it (as --configfile does)."""
+    """config/config.yaml, the embedded demo values (config/embedded.yaml: the test cases run the
+    embedded model) and the .test case on top (as --configfile does)."""
     import yaml
 
     def merge(base: dict, over: dict) -> dict:
@@ -45,6 +46,7 @@ def effective_config(workdir: Path, test_case: str) -> dict:
         return out
 
     base = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    base = merge(base, yaml.safe_load((workdir / "config/embedded.yaml").read_text()))
     return merge(base, yaml.safe_load((workdir / ".test" / f"{test_case}.yaml").read_text()))
 
 

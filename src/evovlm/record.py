@@ -2,7 +2,7 @@
 
 The first run in a folder writes the resolved config (defaults filled) beside its results. Later
 commands in that folder (another run, ``--report``, a dry run) start from that record instead of
-``config/config.yaml``; what the command line gives (``--configfile``, ``--config``) is layered on
+``config/config.yaml`` (and, for the embedded model, ``config/embedded.yaml``); what the command line gives (``--configfile``, ``--config``) is layered on
 it. A change that would make the results a different experiment stops before any job, naming the
 keys, unless the command line asks for it with ``new_experiment=true``. Execution-only keys (how
 the run is executed, never what it computes) may differ, and ``rounds`` may be raised (a run is
