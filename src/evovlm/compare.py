@@ -5,7 +5,10 @@ ran, ``results/eval/accuracy.parquet``). Prints a Markdown table: per round and 
 and render rates, MM-Zero's co-evolution rates (or EvoLMM's), the mean reward per role and the
 evaluation accuracy with its Wilson 95 % interval; then, with two runs, the first run's lead over
 the second at the last round and its change from round 1 (e.g. trained beside the
-``train={learning_rate: 0}`` control).
+``train={learning_rate: 0}`` control). Where the runs kept their answers per item
+(``results/eval/<policy>.parquet``), the last round is tested against its base and against the
+second run's same round on the same items (exact McNemar), and accuracy per item kind is shown
+beside the kind's chance level.
 """
 
 from __future__ import annotations
