@@ -832,8 +832,9 @@ def _kind_section(by_kind: pl.DataFrame | None) -> str:
             r = per_policy.get(policy)
             row.append(f"{r['correct']}/{r['n']} = {r['accuracy']:.3f}" if r else "")
         rows.append(row)
-    return "<p>Accuracy per item kind, beside its chance level (blank: an open answer).</p>" + (
-        _table(["benchmark", "kind", "chance", *map(html.escape, policies)], rows)
+    return (
+        "<p>Accuracy per item kind, beside its chance level (n/a: an open answer, no guessing rate).</p>"
+        + (_table(["benchmark", "kind", "chance", *map(html.escape, policies)], rows))
     )
 
 
