@@ -34,5 +34,20 @@ if __name__ == "__main__":
     write_parquet(samples, snakemake.output.samples, None)
     write_parquet(labels, snakemake.output.labels, None, round_=round_)
     summary = {"round": round_, "policy": p.policy, **pseudolabel.summarize(labels)}
+    previous = snakemake.input.get("previous_summary")
+    if previous:  # round over round: agreement up while the kept labels get worse?
+        from evovlm.report import read_json
+
+        summary["collapse"] = pseudolabel.collapse_since(
+            read_json(previous),
+            read_or_exit(snakemake.input.previous_labels, None),
+            summary,
+            labels,
+        )
+    print(summary["overall"], summary["filter"], summary.get("collapse"), file=sys.stderr)
+    # stop_on_collapse is read from config, not a param: switching it never reruns the check
+    stop = pseudolabel.collapse_stop_message(summary.get("collapse") or {})
+    if stop and snakemake.config.get("stop_on_collapse"):
+        print(stop, file=sys.stderr, flush=True)  # the job's log: show-failed-logs prints it
+        raise SystemExit(1)
     metrics.write_json(summary, snakemake.output.summary)
-    print(summary["overall"], summary["filter"], file=sys.stderr)

@@ -19,5 +19,9 @@ labels = {
 }
 # The config as the workflow resolved it (results/config.yaml records the same), not a param:
 # execution-only keys must not rebuild the page.
-page = report.overview_html(dict(snakemake.config), metrics, accuracy, summaries, labels)
+by_kind = pl.read_parquet(inp.by_kind) if inp.get("by_kind") else None
+paired = pl.read_parquet(inp.paired).to_dicts() if inp.get("paired") else None
+page = report.overview_html(
+    dict(snakemake.config), metrics, accuracy, summaries, labels, paired=paired, by_kind=by_kind
+)
 Path(snakemake.output.overview).write_text(page, encoding="utf-8")

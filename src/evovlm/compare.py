@@ -5,7 +5,10 @@ ran, ``results/eval/accuracy.parquet``). Prints a Markdown table: per round and 
 and render rates, MM-Zero's co-evolution rates (or EvoLMM's), the mean reward per role and the
 evaluation accuracy with its Wilson 95 % interval; then, with two runs, the first run's lead over
 the second at the last round and its change from round 1 (e.g. trained beside the
-``train={learning_rate: 0}`` control).
+``train={learning_rate: 0}`` control). Where the runs kept their answers per item
+(``results/eval/<policy>.parquet``), the last round is tested against its base and against the
+second run's same round on the same items (exact McNemar), and accuracy per item kind is shown
+beside the kind's chance level.
 """
 
 from __future__ import annotations
@@ -34,12 +37,22 @@ def load_run(folder: str | Path) -> dict[str, Any]:
     if not rounds:
         raise FileNotFoundError(f"{folder}: no results/round_*/metrics.json (not a finished run?)")
     evaluation = {}
+    items = {}
     accuracy = folder / "results/eval/accuracy.parquet"
     if accuracy.is_file():
         import polars as pl
 
         for row in pl.read_parquet(accuracy).iter_rows(named=True):
             evaluation[row["policy"]] = row
+        # Each policy's answers, item by item (results/eval/<policy>.parquet), for the paired test
+        for policy in evaluation:
+            path = folder / f"results/eval/{policy}.parquet"
+            if path.is_file():
+                frame = pl.read_parquet(path)
+                for column in ("kind", "chance"):  # runs made before items had kinds
+                    if column not in frame.columns:
+                        frame = frame.with_columns(pl.lit(None).alias(column))
+                items[policy] = frame.select("benchmark", "item_id", "correct", "kind", "chance")
     # resolved: "." (or "run/") names the folder itself, not an empty string
     name = folder.resolve().name
     return {
@@ -47,6 +60,7 @@ def load_run(folder: str | Path) -> dict[str, Any]:
         "method": _recorded_method(folder),
         "rounds": dict(sorted(rounds.items())),
         "eval": evaluation,
+        "items": items,
     }
 
 
@@ -116,6 +130,82 @@ def table(runs: list[dict[str, Any]]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
     if len(runs) >= 2:
         lines += ["", _leads(runs[0], runs[1], rates)]
+    paired = paired_lines(runs)
+    if paired:
+        lines += ["", "Paired on the same items (exact McNemar, two-sided):", *paired]
+    kinds = kind_table(runs)
+    if kinds:
+        lines += ["", kinds]
+    return "\n".join(lines)
+
+
+def _last_round(run: dict[str, Any]) -> int | None:
+    rounds = [int(p.split("_")[1]) for p in run.get("items", {}) if p.startswith("round_")]
+    return max(rounds) if rounds else None
+
+
+def paired_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Each run's last evaluated round against its base, and with two runs, the first run's
+    last round against the second's (the control) on the same items."""
+    from evovlm.evaluate import paired_test
+
+    lines = []
+    comparisons = []
+    for run in runs:
+        last = _last_round(run)
+        if last is not None and "base" in run["items"]:
+            comparisons.append((run, f"round_{last}", run, "base"))
+    if len(runs) >= 2:
+        first, second = runs[0], runs[1]
+        last = _last_round(first)
+        if last is not None and f"round_{last}" in second["items"]:
+            comparisons.append((first, f"round_{last}", second, f"round_{last}"))
+    for run, policy, other, against in comparisons:
+        own = f"{run['name']} {policy}"
+        them = against if other is run else f"{other['name']} {against}"
+        for row in paired_test(run["items"][policy], other["items"][against], own, them):
+            lines.append(
+                f"- {row['benchmark']}: {own} vs {them}: {row['policy_correct']} vs "
+                f"{row['against_correct']} of {row['n']} ({row['difference']:+.3f}); right only "
+                f"by {own} {row['only_policy']}, only by {them} {row['only_against']}; "
+                f"p = {row['p']:.4f}"
+            )
+    return lines
+
+
+def kind_table(runs: list[dict[str, Any]]) -> str:
+    """Accuracy per item kind beside its chance level: the base, then each run's last round."""
+    import polars as pl
+
+    from evovlm.evaluate import kind_accuracy_table
+
+    columns = []  # (label, policy results)
+    base = next((run["items"]["base"] for run in runs if "base" in run["items"]), None)
+    if base is not None:
+        columns.append(("base", base))
+    for run in runs:
+        last = _last_round(run)
+        if last is not None:
+            columns.append((f"{run['name']} round {last}", run["items"][f"round_{last}"]))
+    if not columns:
+        return ""
+    frames = [
+        kind_accuracy_table(frame.with_columns(pl.lit(label).alias("policy")), [label])
+        for label, frame in columns
+    ]
+    table_rows: dict[tuple, dict[str, str]] = {}
+    chance: dict[tuple, float | None] = {}
+    for frame in frames:
+        for r in frame.iter_rows(named=True):
+            key = (r["benchmark"], r["kind"] or "(no kind)")
+            chance.setdefault(key, r["chance"])
+            table_rows.setdefault(key, {})[r["policy"]] = f"{r['correct']}/{r['n']}"
+    labels = [label for label, _ in columns]
+    header = ["benchmark", "kind", "chance", *labels]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, cells in table_rows.items():
+        row = [*key, _fmt(chance[key], 2), *(cells.get(label, "") for label in labels)]
+        lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 

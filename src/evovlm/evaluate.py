@@ -59,18 +59,60 @@ def builtin_benchmark(n_items: int, seed: int, render_cfg=None) -> pl.DataFrame:
         rendered = render_svg(item.svg, render_cfg)
         if not rendered.ok:  # the generator's own SVG always renders; never score a blank
             raise RuntimeError(f"{item.item_id}: built-in item failed to render: {rendered.error}")
-        for kind in ("easy", "hard"):
+        for level in ("easy", "hard"):
             rows.append(
                 {
                     "benchmark": BUILTIN,
-                    "item_id": f"{item.item_id}-{kind}",
-                    "question": getattr(item, f"{kind}_question"),
-                    "answer": getattr(item, f"{kind}_answer"),
+                    "item_id": f"{item.item_id}-{level}",
+                    "question": getattr(item, f"{level}_question"),
+                    "answer": getattr(item, f"{level}_answer"),
                     "choices": None,
                     "image": {"bytes": rendered.png, "path": None},
+                    "kind": item.kind,
+                    "chance": _item_chance(item, level),
                 }
             )
-    return frame_from_rows(rows, BENCHMARK)
+    return with_kind_columns(frame_from_rows(rows, BENCHMARK), rows)
+
+
+# Each item's kind and chance level ride beside the declared benchmark and eval columns (extra
+# columns pass evovlm.schema's checks), so tables written before they existed still read.
+KIND_COLUMNS = {"kind": pl.String, "chance": pl.Float64}
+
+
+def with_kind_columns(frame: pl.DataFrame, rows: list[dict] | None = None) -> pl.DataFrame:
+    """``frame`` with the ``kind`` and ``chance`` columns: taken from ``rows`` (one per frame
+    row), else kept when present, else null."""
+    columns = []
+    for name, dtype in KIND_COLUMNS.items():
+        if rows is not None:
+            columns.append(pl.Series(name, [r.get(name) for r in rows], dtype=dtype))
+        elif name not in frame.columns:
+            columns.append(pl.lit(None, dtype=dtype).alias(name))
+    return frame.with_columns(columns) if columns else frame
+
+
+def _item_chance(item, level: str) -> float | None:
+    """The guessing accuracy a generator states for an item's question (``easy_chance`` /
+    ``hard_chance``, else ``chance``); None for open answers such as the charts' numbers."""
+    for name in (f"{level}_chance", "chance"):
+        value = getattr(item, name, None)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def chance_level(chance: Any, choices: list[str] | None, where: str) -> float | None:
+    """An item's chance level: its own ``chance`` field, else 1/len(choices), else None."""
+    if chance is not None:
+        try:
+            value = float(chance)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not 0.0 <= value <= 1.0:
+            raise BenchmarkError(f"{where}: chance {chance!r} is not a number in [0, 1]")
+        return value
+    return 1.0 / len(choices) if choices else None
 
 
 def _image_bytes(value: Any, folder: Path, where: str) -> bytes:
@@ -124,17 +166,21 @@ def load_benchmark(name: str, path: str | Path, max_items: int = 0) -> pl.DataFr
         choices = row.get("choices")
         if isinstance(choices, str):
             choices = json.loads(choices) if choices.startswith("[") else None
+        choices = [str(c) for c in choices] if choices else None
+        kind = row.get("kind")
         rows.append(
             {
                 "benchmark": name,
                 "item_id": f"{name}-{row[id_col] if id_col else i}",
                 "question": str(row["question"]),
                 "answer": str(row["answer"]),
-                "choices": [str(c) for c in choices] if choices else None,
+                "choices": choices,
                 "image": {"bytes": _png(image), "path": None},
+                "kind": None if kind is None else str(kind),
+                "chance": chance_level(row.get("chance"), choices, where),
             }
         )
-    return frame_from_rows(rows, BENCHMARK)
+    return with_kind_columns(frame_from_rows(rows, BENCHMARK), rows)
 
 
 def build_benchmark(cfg: EvalConfig, render_cfg=None) -> pl.DataFrame:
@@ -197,7 +243,7 @@ def evaluate(
     is extracted the way that method's Solver answers (MM-Zero: the last ``\\boxed{}``;
     EvoLMM: the ``<answer>`` tag)."""
     template, extract = SOLVER_FORMATS[method]
-    rows_in = items.to_dicts()
+    rows_in = with_kind_columns(items).to_dicts()
     sampling = sampling_params({"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}, 1)
     requests = [
         Request(
@@ -225,9 +271,11 @@ def evaluate(
                 "prediction": prediction,
                 "format_ok": bool(format_ok),
                 "correct": is_correct(prediction, row["answer"], row["choices"]),
+                "kind": row["kind"],
+                "chance": row["chance"],
             }
         )
-    return frame_from_rows(rows, EVAL)
+    return with_kind_columns(frame_from_rows(rows, EVAL), rows)
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float | None, float | None]:
@@ -271,3 +319,125 @@ def accuracy_table(results: pl.DataFrame, order: list[str]) -> pl.DataFrame:
         "boxed_rate": pl.Float64,
     }
     return pl.DataFrame(rows, schema=schema)
+
+
+def kind_accuracy_table(results: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """Accuracy per (policy, benchmark, item kind) beside the kind's chance level.
+
+    ``chance`` is the mean of the items' chance levels when every item of the kind has one
+    (multiple choice, or a generator that states it), else null: an open numeric answer has no
+    guessing rate worth a number. ``p_above_chance`` is the one-sided exact binomial test of
+    the accuracy against that level (scipy.stats.binomtest)."""
+    from scipy.stats import binomtest
+
+    results = with_kind_columns(results)
+    rows = []
+    for (policy, benchmark, kind), group in results.group_by(
+        "policy", "benchmark", "kind", maintain_order=True
+    ):
+        k, n = int(group["correct"].sum()), group.height
+        low, high = wilson_interval(k, n)
+        chances = group["chance"]
+        chance = float(chances.mean()) if chances.null_count() == 0 else None
+        above = None
+        if chance is not None and 0.0 < chance < 1.0:
+            above = float(binomtest(k, n, chance, alternative="greater").pvalue)
+        rows.append(
+            {
+                "policy": policy,
+                "benchmark": benchmark,
+                "kind": kind,
+                "n": n,
+                "correct": k,
+                "accuracy": k / n,
+                "ci95_low": low,
+                "ci95_high": high,
+                "chance": chance,
+                "p_above_chance": above,
+            }
+        )
+    rank = {p: i for i, p in enumerate(order)}
+    rows.sort(key=lambda r: (r["benchmark"], r["kind"] or "", rank.get(r["policy"], len(rank))))
+    schema = {
+        "policy": pl.String,
+        "benchmark": pl.String,
+        "kind": pl.String,
+        "n": pl.Int64,
+        "correct": pl.Int64,
+        "accuracy": pl.Float64,
+        "ci95_low": pl.Float64,
+        "ci95_high": pl.Float64,
+        "chance": pl.Float64,
+        "p_above_chance": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs: b items only the first policy
+    got right, c only the second. Under no difference each discordant item is a fair coin, so
+    the test is the exact binomial test of b out of b + c at 1/2 (scipy.stats.binomtest)."""
+    from scipy.stats import binomtest
+
+    if b < 0 or c < 0:
+        raise ValueError(f"discordant counts must be >= 0, got b={b}, c={c}")
+    if b + c == 0:
+        return 1.0  # no discordant item: no evidence either way
+    return float(binomtest(b, b + c, 0.5, alternative="two-sided").pvalue)
+
+
+PAIRED_SCHEMA = {
+    "benchmark": pl.String,
+    "policy": pl.String,  # e.g. round_5
+    "against": pl.String,  # e.g. base, or <control run>:round_5
+    "n": pl.Int64,  # items both answered (paired on item_id)
+    "policy_correct": pl.Int64,
+    "against_correct": pl.Int64,
+    "only_policy": pl.Int64,  # b: right by policy, wrong by against
+    "only_against": pl.Int64,  # c
+    "difference": pl.Float64,  # accuracy of policy minus against, on the paired items
+    "p": pl.Float64,  # exact two-sided McNemar
+}
+
+
+def paired_test(
+    first: pl.DataFrame, second: pl.DataFrame, policy: str, against: str
+) -> list[dict[str, Any]]:
+    """One exact McNemar row per benchmark the two result tables share, items paired on
+    (benchmark, item_id): the same questions, asked of two policies."""
+    joined = first.select("benchmark", "item_id", "correct").join(
+        second.select("benchmark", "item_id", pl.col("correct").alias("other")),
+        on=["benchmark", "item_id"],
+    )
+    rows = []
+    for (benchmark,), group in joined.group_by(["benchmark"], maintain_order=True):
+        a, o = group["correct"], group["other"]
+        b = int((a & ~o).sum())
+        c = int((~a & o).sum())
+        rows.append(
+            {
+                "benchmark": benchmark,
+                "policy": policy,
+                "against": against,
+                "n": group.height,
+                "policy_correct": int(a.sum()),
+                "against_correct": int(o.sum()),
+                "only_policy": b,
+                "only_against": c,
+                "difference": (b - c) / group.height,
+                "p": mcnemar_exact(b, c),
+            }
+        )
+    return rows
+
+
+def paired_table(results: pl.DataFrame, order: list[str], against: str = "base") -> pl.DataFrame:
+    """Each policy of ``order`` (but ``against``) paired with ``against`` on the same items."""
+    rows = []
+    if against in order:
+        base = results.filter(pl.col("policy") == against)
+        for policy in order:
+            if policy != against:
+                own = results.filter(pl.col("policy") == policy)
+                rows += paired_test(own, base, policy, against)
+    return pl.DataFrame(rows, schema=PAIRED_SCHEMA)

@@ -165,6 +165,9 @@ def summarize(labels: pl.DataFrame) -> dict[str, Any]:
     dropped = labels.filter(~pl.col("in_band"))
     return {
         "overall": block(labels),
+        # the Solver's mean agreement on these items: the collapse check compares it round over
+        # round with the kept labels' accuracy (evovlm.report.collapse_check)
+        "mean_agreement": float(labels["agreement"].mean()) if labels.height else None,
         "by_kind": {
             kind: block(labels.filter(pl.col("question_kind") == kind)) for kind in ("easy", "hard")
         },
@@ -181,3 +184,34 @@ def summarize(labels: pl.DataFrame) -> dict[str, Any]:
             ),
         },
     }
+
+
+def collapse_since(
+    previous: dict[str, Any],
+    previous_labels: pl.DataFrame | None,
+    summary: dict[str, Any],
+    labels: pl.DataFrame | None,
+) -> dict[str, Any]:
+    """The collapse check (``evovlm.report.collapse_check``) of this round's labels against the
+    previous round's: agreement, kept labels' accuracy, ``warning`` and ``beyond_noise``."""
+    from evovlm.report import collapse_check
+
+    (check,) = collapse_check(
+        {previous["round"]: previous, summary["round"]: summary},
+        {previous["round"]: previous_labels, summary["round"]: labels},
+    )
+    return check
+
+
+def collapse_stop_message(check: dict[str, Any]) -> str | None:
+    """The one line that stops the run (config ``stop_on_collapse: true``) when a round-over-
+    round check (``evovlm.report.collapse_check``) warns; None when it does not."""
+    if not check.get("warning"):
+        return None
+    (a0, a1), (k0, k1) = check["agreement"], check["kept_accuracy"]
+    strength = "beyond 2 SE" if check.get("beyond_noise") else "within 2 SE"
+    return (
+        f"error: stop_on_collapse: round {check['from']} -> {check['to']}: the Solver's agreement "
+        f"rose {a0:.3f} -> {a1:.3f} while the accuracy of the labels the mid-band filter keeps "
+        f"fell {k0:.3f} -> {k1:.3f} ({strength}); set stop_on_collapse: false to go on"
+    )

@@ -32,6 +32,7 @@ EXECUTION_ONLY = (
     "train.report_to",
     "train.keep_trl_checkpoints",
     "train.save_steps",
+    "stop_on_collapse",  # whether to stop on a warning, never what a round computes
 )
 
 _TRUE = {"true", "yes", "on", "1"}

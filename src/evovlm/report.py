@@ -320,8 +320,11 @@ def plot_pseudolabels(summaries: dict[int, dict[str, Any]], path: str | Path) ->
         ax2.bar(names, kept_bad, bottom=kept_ok, color="#c44e52", label="kept, wrong")
         for j, r in enumerate(rounds):
             overall = summaries[r]["overall"]["accuracy"]
+            dropped = summaries[r]["filter"].get("dropped_accuracy")
+            text = f"all labels: {overall:.2f}" if overall is not None else ""
+            text += f"\ndropped: {dropped:.2f}" if dropped is not None else ""
             ax2.annotate(
-                f"all labels: {overall:.2f}" if overall is not None else "",
+                text,
                 (j, kept_ok[j] + kept_bad[j]),
                 xytext=(0, 3),
                 textcoords="offset points",
@@ -400,6 +403,7 @@ def summary_rows(
     figures are repeated in every row as ``eval_<benchmark>_base_accuracy`` for a single join.
     """
     rows = []
+    collapse = {c["to"]: c["warning"] for c in collapse_check(pseudolabels or {})}
     for r in sorted(metrics):
         m = metrics[r]
         row: dict[str, Any] = {"round": r, "method": method}
@@ -420,10 +424,20 @@ def summary_rows(
         p = (pseudolabels or {}).get(r)
         if p:
             row["pseudolabel_accuracy"] = p["overall"]["accuracy"]
+            row["pseudolabel_mean_agreement"] = mean_agreement(p)
+            for band, block in (p.get("by_band") or {}).items():
+                low, high = (round(float(x) * 100) for x in band.split("-"))
+                row[f"pseudolabel_band_{low}_{high}_n"] = block.get("n")
+                row[f"pseudolabel_band_{low}_{high}_accuracy"] = block.get("accuracy")
             row["pseudolabel_kept"] = p["filter"]["kept"]
             row["pseudolabel_kept_correct"] = p["filter"]["kept_correct"]
             row["pseudolabel_kept_wrong"] = p["filter"]["kept_wrong"]
             row["pseudolabel_kept_accuracy"] = p["filter"]["kept_accuracy"]
+            row["pseudolabel_dropped"] = p["filter"].get("dropped")
+            row["pseudolabel_dropped_accuracy"] = p["filter"].get("dropped_accuracy")
+            # agreement up and kept labels' accuracy down since the previous round (null: round
+            # 1, or no kept labels to compare)
+            row["pseudolabel_collapse_warning"] = collapse.get(r)
         rows.append(row)
     if not rows:
         return pl.DataFrame({"round": []}, schema={"round": pl.Int64})
@@ -431,8 +445,11 @@ def summary_rows(
     floats = [
         c
         for c in frame.columns
-        if c.startswith(("rate_", "reward_", "pseudolabel_acc", "pseudolabel_kept_acc"))
+        if c.startswith(("rate_", "reward_", "pseudolabel_acc", "pseudolabel_mean"))
+        or (c.startswith("pseudolabel_") and c.endswith("_accuracy"))
     ]
+    if "pseudolabel_collapse_warning" in frame.columns:  # all null in a one-round run
+        frame = frame.with_columns(pl.col("pseudolabel_collapse_warning").cast(pl.Boolean))
     floats += [c for c in frame.columns if c.startswith("eval_") and not c.endswith("_n")]
     return frame.with_columns([pl.col(c).cast(pl.Float64) for c in floats])
 
@@ -644,10 +661,12 @@ def _se_share(p: float | None, n: int) -> float | None:
 
 
 def mean_agreement(summary: dict[str, Any], labels: pl.DataFrame | None = None) -> float | None:
-    """Mean agreement of the pseudo-label items: from labels.parquet when given, else from the
-    summary's agreement bands (their midpoints)."""
+    """Mean agreement of the pseudo-label items: from labels.parquet when given, else the
+    summary's own figure, else from its agreement bands (their midpoints; older summaries)."""
     if labels is not None and labels.height and "agreement" in labels.columns:
         return float(labels["agreement"].mean())
+    if summary.get("mean_agreement") is not None:
+        return float(summary["mean_agreement"])
     total = weighted = 0.0
     for band, block in (summary.get("by_band") or {}).items():
         low, high = (float(x) for x in band.split("-"))
@@ -715,7 +734,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _eval_section(accuracy: pl.DataFrame | None, paired: list[dict] | None) -> str:
+def _eval_section(
+    accuracy: pl.DataFrame | None,
+    paired: list[dict] | None,
+    by_kind: pl.DataFrame | None = None,
+) -> str:
     if accuracy is None or not accuracy.height:
         return "<p>Evaluation is off (<code>eval.enabled: false</code>): not computed.</p>"
     rows = accuracy.to_dicts()
@@ -752,18 +775,35 @@ def _eval_section(accuracy: pl.DataFrame | None, paired: list[dict] | None) -> s
             + "</li>"
         )
     if paired:
-        test = _table(
-            ["benchmark", "policies", "test", "statistic", "p"],
+        test = "<p>Paired on the same items: exact McNemar test (two-sided).</p>" + _table(
             [
-                [html.escape(str(p.get(k, ""))) for k in ("benchmark", "policies", "test")]
-                + [_num(p.get("statistic")), _num(p.get("p"), digits=4)]
+                "benchmark",
+                "policy",
+                "against",
+                "items",
+                "right only by policy",
+                "only by other",
+                "difference",
+                "p",
+            ],
+            [
+                [
+                    html.escape(p["benchmark"]),
+                    html.escape(p["policy"]),
+                    html.escape(p["against"]),
+                    str(p["n"]),
+                    str(p["only_policy"]),
+                    str(p["only_against"]),
+                    f"{p['difference']:+.3f}",
+                    _num(p["p"], digits=4),
+                ]
                 for p in paired
             ],
         )
     else:
         test = (
             "<p class='none'>Paired test (base and each round on the same items): not computed "
-            "by this version; this is its place.</p>"
+            "(no results/eval/paired.parquet).</p>"
         )
     return (
         f"<ul>{''.join(verdicts)}</ul>"
@@ -772,6 +812,29 @@ def _eval_section(accuracy: pl.DataFrame | None, paired: list[dict] | None) -> s
             table_rows,
         )
         + test
+        + _kind_section(by_kind)
+    )
+
+
+def _kind_section(by_kind: pl.DataFrame | None) -> str:
+    """Accuracy per item kind, one column per policy, beside the kind's chance level."""
+    if by_kind is None or not by_kind.height:
+        return ""
+    policies = list(dict.fromkeys(by_kind["policy"].to_list()))
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in by_kind.to_dicts():
+        cells.setdefault((r["benchmark"], r["kind"]), {})[r["policy"]] = r
+    rows = []
+    for (bench, kind), per_policy in cells.items():
+        chance = next(iter(per_policy.values()))["chance"]
+        row = [html.escape(bench), html.escape(kind or "(no kind)"), _num(chance, digits=2)]
+        for policy in policies:
+            r = per_policy.get(policy)
+            row.append(f"{r['correct']}/{r['n']} = {r['accuracy']:.3f}" if r else "")
+        rows.append(row)
+    return (
+        "<p>Accuracy per item kind, beside its chance level (n/a: an open answer, no guessing rate).</p>"
+        + (_table(["benchmark", "kind", "chance", *map(html.escape, policies)], rows))
     )
 
 
@@ -821,6 +884,11 @@ def _labels_section(
                 _num(mean_agreement(s, (labels or {}).get(r))),
                 f"{f['kept']} ({f['kept_correct']} right, {f['kept_wrong']} wrong)",
                 _num(f["kept_accuracy"], _se_share(f["kept_accuracy"], f["kept"])),
+                _num(
+                    f.get("dropped_accuracy"),
+                    _se_share(f.get("dropped_accuracy"), f.get("dropped") or 0),
+                )
+                + (f" <span class='n'>(n={f['dropped']})</span>" if f.get("dropped") else ""),
             ]
         )
     table = _table(
@@ -831,9 +899,11 @@ def _labels_section(
             "mean agreement",
             "kept by the mid-band filter",
             "kept accuracy (± SE)",
+            "dropped accuracy (± SE)",
         ],
         rows,
     )
+    bands = _bands_table(summaries)
     checks = collapse_check(summaries, labels)
     if not checks:
         verdict = "<p>Collapse warning: needs two rounds of labels; not computed.</p>"
@@ -856,7 +926,30 @@ def _labels_section(
             else:
                 items.append(f"<li>no collapse sign: {text}</li>")
         verdict = f"<ul>{''.join(items)}</ul>"
-    return table + verdict
+    return table + bands + verdict
+
+
+def _bands_table(summaries: dict[int, dict[str, Any]]) -> str:
+    """Majority-label accuracy per agreement band and round (right/n): does agreement mean
+    correct?"""
+    rounds = sorted(summaries)
+    bands = list(dict.fromkeys(b for r in rounds for b in summaries[r].get("by_band") or {}))
+    if not bands:
+        return ""
+    rows = []
+    for band in bands:
+        cells = [f"agreement {band}"]
+        for r in rounds:
+            block = (summaries[r].get("by_band") or {}).get(band) or {}
+            n = block.get("n") or 0
+            acc = block.get("accuracy")
+            cells.append(
+                f"{block.get('correct', 0)}/{n} = {acc:.2f}" if n and acc is not None else ""
+            )
+        rows.append(cells)
+    return "<p>Label accuracy per agreement band (right/n).</p>" + _table(
+        ["band", *(f"round {r}" for r in rounds)], rows
+    )
 
 
 _OVERVIEW_STYLE = """
@@ -880,6 +973,7 @@ def overview_html(
     pseudolabels: dict[int, dict[str, Any]] | None = None,
     labels: dict[int, pl.DataFrame] | None = None,
     paired: list[dict] | None = None,
+    by_kind: pl.DataFrame | None = None,
 ) -> str:
     """The landing page's HTML fragment (also a page of its own): evaluation with Wilson
     intervals and the verdict, the rates per round with standard errors, pseudo-label accuracy
@@ -895,7 +989,7 @@ def overview_html(
     return (
         f"<div class='evovlm-overview'><style>{_OVERVIEW_STYLE}</style>{head}"
         "<h3>Did it improve? Evaluation (95% Wilson intervals)</h3>"
-        + _eval_section(accuracy, paired)
+        + _eval_section(accuracy, paired, by_kind)
         + "<h3>Rates and rewards per round</h3>"
         + _rates_section(metrics)
         + "<h3>Pseudo-labels: accuracy and the collapse warning</h3>"

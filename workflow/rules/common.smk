@@ -342,8 +342,19 @@ def sample_options():
 
 
 def train_inputs(wildcards):
-    """The round's sample tables (and images) the lineage's roles were scored on."""
-    return round_tables(wildcards)
+    """The round's sample tables (and images) the lineage's roles were scored on; with
+    stop_on_collapse, also the round's collapse check, which fails the run before training.
+    """
+    inputs = round_tables(wildcards)
+    if (
+        config["stop_on_collapse"]
+        and pseudolabel_enabled()
+        and int(wildcards.round) > 1
+    ):
+        inputs["collapse_check"] = (
+            f"results/round_{wildcards.round}/pseudolabel/summary.json"
+        )
+    return inputs
 
 
 def train_role(wildcards):
@@ -404,6 +415,18 @@ def pseudolabel_enabled():
     )
 
 
+def previous_pseudolabels(wildcards):
+    """The previous round's labels, which the round's collapse check compares against."""
+    r = int(wildcards.round)
+    if r == 1:
+        return {}
+    folder = f"results/round_{r - 1}/pseudolabel"
+    return {
+        "previous_summary": f"{folder}/summary.json",
+        "previous_labels": f"{folder}/labels.parquet",
+    }
+
+
 def run_summary_inputs(wildcards):
     inputs = {
         "metrics": [f"results/round_{r}/metrics.json" for r in rounds()],
@@ -425,6 +448,9 @@ def overview_inputs(wildcards):
         path.replace("summary.json", "labels.parquet")
         for path in inputs["pseudolabels"]
     ]
+    if config["eval"]["enabled"]:
+        inputs["by_kind"] = "results/eval/accuracy_by_kind.parquet"
+        inputs["paired"] = "results/eval/paired.parquet"
     return inputs
 
 

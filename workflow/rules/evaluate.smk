@@ -44,11 +44,15 @@ rule evaluate_policy:
 
 
 rule summarize_eval:
-    """Accuracy with a 95% interval per benchmark and policy, the base model first."""
+    """Accuracy with a 95% interval per benchmark and policy, the base model first; per item kind
+    beside its chance level; each round against the base, paired on the items (exact McNemar).
+    """
     input:
         results=expand("results/eval/{policy}.parquet", policy=eval_policies()),
     output:
         accuracy="results/eval/accuracy.parquet",
+        by_kind="results/eval/accuracy_by_kind.parquet",
+        paired="results/eval/paired.parquet",
     log:
         "logs/summarize_eval.log",
     conda:

@@ -7,6 +7,7 @@ rule pseudolabel:
     majority, agreement, mid-band filter); each label is graded against the exact answer.
     """
     input:
+        unpack(previous_pseudolabels),
         policy=policy("solver"),
         benchmark="results/eval/benchmark.parquet",
     output:
