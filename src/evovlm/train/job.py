@@ -50,8 +50,26 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
     }
     samples = method.role_samples(tables, rewards, job["sample_options"])
+    # A role updated at a ratio of another's steps (EvoLMM's Proposer, evolmm.proposer_update_ratio):
+    # the other's steps from its own job's summary (an input when they depend on its groups).
+    update_ratio = {
+        role: (other, int(ratio))
+        for role, (other, ratio) in (job["sample_options"].get("update_ratio") or {}).items()
+    }
+    reference_steps = {}
+    for path in job["inputs"].get("steps_from") or []:
+        other = json.loads(Path(path).read_text())
+        for role, record in other["roles"].items():
+            reference_steps[role] = int(record.get("steps", 0))
     summary = train_policy(
-        job["policy"], samples, cfg, job["checkpoint"], job["work_dir"], job["temperatures"]
+        job["policy"],
+        samples,
+        cfg,
+        job["checkpoint"],
+        job["work_dir"],
+        job["temperatures"],
+        update_ratio=update_ratio,
+        reference_steps=reference_steps,
     )
     if os.environ.get("RANK", "0") == "0":
         summary["lineage"] = job["lineage"]
