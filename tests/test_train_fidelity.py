@@ -214,3 +214,23 @@ def test_evolmm_asks_for_the_reference_ratio():
     }
     config = validate_config({"method": "evolmm", "evolmm": {"proposer_update_ratio": 1}})
     assert methods.get("evolmm").sample_options(config) == {}
+
+
+@pytest.mark.parametrize("passes", ["1", "null"])
+def test_proposer_job_waits_for_the_solvers_steps_only_with_passes(tmp_path, passes):
+    """With train.passes the Solver's steps depend on its groups: the Proposer's training job
+    reads them from the Solver's summary (an input); with max_steps it needs nothing."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1"]
+    cmd += ["--directory", str(tmp_path), "results/round_1/train/proposer.json"]
+    cmd += ["--config", "method=evolmm", "rounds=1", f"train={{passes: {passes}}}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = (proc.stdout + proc.stderr).split("\nrule ")
+    [proposer] = [j for j in jobs if j.startswith("train_policy") and "lineage=proposer" in j]
+    waits = "results/round_1/train/solver.json" in proposer.split("output:")[0]
+    assert waits is (passes == "1")
