@@ -128,6 +128,18 @@ def test_beta_is_carried_into_the_next_round(tiny_model_dir, text_samples, tmp_p
     assert start == pytest.approx(r1["beta_last"] if carry else cfg.kl_init_beta, rel=1e-6)
 
 
+def test_resumed_job_gets_its_beta_back(tiny_model_dir, text_samples, tmp_path):
+    """An interrupted job rerun resumes from its TRL checkpoint: the coefficient is rebuilt
+    from the logged KLs, so the round still ends on the same beta (not kl_init_beta)."""
+    cfg = _config(max_steps=2, save_steps=1, keep_trl_checkpoints=True, kl_control="adaptive")
+    args = (str(tiny_model_dir), {"proposer": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w")
+    first = train.train_policy(*args)["roles"]["proposer"]
+    again = train.train_policy(*args)["roles"]["proposer"]
+    assert again["resumed_from"].endswith("checkpoint-2") and again["loss"] == []
+    assert first["beta_last"] != cfg.kl_init_beta
+    assert again["beta_last"] == pytest.approx(first["beta_last"], rel=1e-9)
+
+
 # --- train.passes ----------------------------------------------------------------------------
 
 
