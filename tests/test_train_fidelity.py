@@ -199,6 +199,17 @@ def test_proposer_runs_the_solvers_steps_over_the_ratio(tiny_model_dir, text_sam
     assert summary["roles"]["proposer"]["steps"] == 3
 
 
+def test_the_solvers_steps_come_from_its_summary(tmp_path):
+    from evovlm.train.job import steps_of
+
+    trained = tmp_path / "solver.json"
+    trained.write_text(json.dumps({"roles": {"solver": {"steps": 37, "trainable_groups": 9}}}))
+    skipped = tmp_path / "coder.json"
+    skipped.write_text(json.dumps({"roles": {"coder": {"skipped": True}}}))
+    assert steps_of([trained, skipped]) == {"solver": 37, "coder": 0}
+    assert update_ratio_steps(steps_of([trained])["solver"], 25) == 2
+
+
 def test_shared_lineage_proposer_runs_at_the_ratio(tiny_model_dir, text_samples, tmp_path):
     """One lineage: the Solver's planned steps (passes 2: 2 x 4 groups / 2 a step = 4) over the
     ratio 3 -> 2 Proposer steps, which use 4 of its 16 completions once."""

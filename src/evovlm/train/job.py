@@ -56,11 +56,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         role: (other, int(ratio))
         for role, (other, ratio) in (job["sample_options"].get("update_ratio") or {}).items()
     }
-    reference_steps = {}
-    for path in job["inputs"].get("steps_from") or []:
-        other = json.loads(Path(path).read_text())
-        for role, record in other["roles"].items():
-            reference_steps[role] = int(record.get("steps", 0))
+    reference_steps = steps_of(job["inputs"].get("steps_from") or [])
     summary = train_policy(
         job["policy"],
         samples,
@@ -76,6 +72,16 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         Path(job["summary"]).parent.mkdir(parents=True, exist_ok=True)
         Path(job["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def steps_of(summaries: list[str | os.PathLike]) -> dict[str, int]:
+    """Role -> the optimiser steps its training job ran, from that job's summaries
+    (``train/{lineage}.json``; a role with no trainable group ran 0)."""
+    steps: dict[str, int] = {}
+    for path in summaries:
+        for role, record in json.loads(Path(path).read_text())["roles"].items():
+            steps[role] = int(record.get("steps", 0))
+    return steps
 
 
 # accelerate configs shipped with the repository (train.sharding selects one)
