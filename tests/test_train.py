@@ -318,6 +318,7 @@ def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_pat
         lora_dropout=0.0,
         learning_rate=5e-3,
         kl_control="adaptive",  # EvoLMM's set-up: LoRA and an adaptive KL coefficient
+        kl_update="proportional",  # the bounded rule: 0.9x to 1.1x a step
     )
     summary = train.train_policy(
         str(tiny_model_dir), {"coder": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w"
