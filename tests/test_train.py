@@ -318,6 +318,7 @@ def test_lora_merged_target_weights_change(tiny_model_dir, text_samples, tmp_pat
         lora_dropout=0.0,
         learning_rate=5e-3,
         kl_control="adaptive",  # EvoLMM's set-up: LoRA and an adaptive KL coefficient
+        kl_update="proportional",  # the bounded rule: 0.9x to 1.1x a step
     )
     summary = train.train_policy(
         str(tiny_model_dir), {"coder": text_samples}, cfg, tmp_path / "ckpt", tmp_path / "w"
@@ -490,11 +491,14 @@ def test_train_config_auto_values_are_the_methods_reference():
 
 
 def test_adaptive_beta_hand_computed():
-    assert train.adaptive_beta(0.001, 0.02, 0.02, 0.1) == pytest.approx(0.001)  # on target
-    assert train.adaptive_beta(0.001, 0.03, 0.02, 0.1) == pytest.approx(0.001 * 1.05)
-    assert train.adaptive_beta(0.001, 0.01, 0.02, 0.1) == pytest.approx(0.001 * 0.95)
-    assert train.adaptive_beta(0.001, 1.0, 0.02, 0.1) == pytest.approx(0.0011)  # clipped
-    assert train.adaptive_beta(0.001, 0.0, 0.02, 0.1) == pytest.approx(0.0009)
+    def proportional(*args):
+        return train.adaptive_beta(*args, update="proportional")
+
+    assert proportional(0.001, 0.02, 0.02, 0.1) == pytest.approx(0.001)  # on target
+    assert proportional(0.001, 0.03, 0.02, 0.1) == pytest.approx(0.001 * 1.05)
+    assert proportional(0.001, 0.01, 0.02, 0.1) == pytest.approx(0.001 * 0.95)
+    assert proportional(0.001, 1.0, 0.02, 0.1) == pytest.approx(0.0011)  # clipped
+    assert proportional(0.001, 0.0, 0.02, 0.1) == pytest.approx(0.0009)
 
 
 @pytest.fixture(scope="module")

@@ -337,8 +337,18 @@ def summary_files(wildcards):
 
 def sample_options():
     """How the method turns scored samples into training rows (MM-Zero's Solver questions and
-    Coder render-rate band; nothing for EvoLMM)."""
+    Coder render-rate band) and trains them (EvoLMM's Proposer update ratio)."""
     return METHOD_PLUGIN.sample_options(config)
+
+
+def train_steps_from(wildcards):
+    """The training summary of the lineage whose steps set this one's (EvoLMM's Proposer:
+    the Solver's over evolmm.proposer_update_ratio) when they depend on its groups (passes)."""
+    ratio = sample_options().get("update_ratio", {})
+    other = ratio.get(wildcards.lineage, [None])[0]
+    if other not in LINEAGES or config["train"].get("passes") is None:
+        return []
+    return [f"results/round_{wildcards.round}/train/{other}.json"]
 
 
 def train_inputs(wildcards):

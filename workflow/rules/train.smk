@@ -9,6 +9,7 @@ rule train_policy:
         unpack(train_inputs),
         policy=train_policy_input,
         rewards=lineage_rewards,
+        steps_from=train_steps_from,
     output:
         # The folder's config.json, not directory(): Snakemake would leave .snakemake_timestamp in it.
         config="results/round_{round}/checkpoint/{lineage}/config.json",

@@ -33,6 +33,13 @@ def role_samples(tables, scored, options=None):
     )
 
 
+def sample_options(config) -> dict[str, Any]:
+    """The Proposer trains once per ``evolmm.proposer_update_ratio`` Solver updates (the
+    reference updates it every ``proposer_update_freq`` 5 images, the Solver 5 times an image)."""
+    ratio = int(config.get("evolmm", {}).get("proposer_update_ratio", 1))
+    return {"update_ratio": {"proposer": ["solver", ratio]}} if ratio > 1 else {}
+
+
 EVOLMM = register(
     Method(
         name="evolmm",
@@ -42,6 +49,7 @@ EVOLMM = register(
         score=score,
         summarize=summarize,
         role_samples=role_samples,
+        sample_options=sample_options,
         stages={"questions": "questions", "answers": "evolmm_answers"},
         train_defaults=train.METHOD_TRAIN_DEFAULTS["evolmm"],
         summary_files={"images_stats": "images.json"},

@@ -5,8 +5,9 @@ completions); groups whose rewards are all equal carry no signal and are dropped
 groups go to a stock ``GRPOTrainer`` through its ``rollout_func`` hook: the trainer asks for
 completions, and the hook hands back the cached prompt ids, completion ids and sampling
 log-probabilities of that group, plus the cached reward, which a one-line reward function returns.
-TRL then does everything else: group-normalised advantages (``scale_rewards='group'``), the clipped
-loss, the KL term against the round's starting weights (``beta > 0``), optimiser and checkpoints.
+TRL then does everything else: advantages against the group's mean (``train.scale_rewards``:
+divided by the group's std for MM-Zero, not for EvoLMM), the clipped loss, the KL term against the
+round's starting weights (``beta > 0``), optimiser and checkpoints.
 
 - Old-policy log-probs: :class:`ReplayGRPOTrainer` (a small subclass) passes the cached sampling
   log-probs as TRL's ``old_per_token_logps``, so the ratio is pi_theta / pi_sampling and clipping
@@ -16,7 +17,12 @@ loss, the KL term against the round's starting weights (``beta > 0``), optimiser
 - Group sizes: one trainer run per role, ``num_generations`` = that role's group size (the most
   common size in its groups; larger groups are subsampled to it, smaller ones dropped and counted).
   A shared lineage trains its roles one after another (Proposer, Coder, Solver, the reference
-  order), each for ``max_steps``.
+  order).
+- Steps: ``max_steps`` per role, or with ``train.passes`` as many as use each stored completion
+  that many times (:func:`~evovlm.train.replay.plan_steps`, :func:`~evovlm.train.replay.pass_order`);
+  a role of an update ratio (EvoLMM's Proposer) gets the other role's steps over the ratio.
+- Adaptive KL (EvoLMM): ``beta`` follows the KL after each step (``train.kl_update``) and carries
+  over to the lineage's next round (``train.kl_carry``, ``kl_coefficient.json`` in the checkpoint).
 - Images: the dataset has an ``image`` column; the trainer rebuilds ``pixel_values`` from it, so the
   cached ``prompt_ids`` are checked against the processor's own tokenisation of the prompt.
 
@@ -49,7 +55,14 @@ from evovlm.train.grouping import (
     sample_rows,
 )
 from evovlm.train.job import accelerate_command, launch, run_job
-from evovlm.train.replay import adaptive_beta, cached_reward, make_rollout_func, plan_batches
+from evovlm.train.replay import (
+    adaptive_beta,
+    cached_reward,
+    make_rollout_func,
+    pass_order,
+    plan_batches,
+    plan_steps,
+)
 from evovlm.train.run import train_policy, train_role
 
 __all__ = [
@@ -70,7 +83,9 @@ __all__ = [
     "lora_target_names",
     "make_rollout_func",
     "mmzero_role_samples",
+    "pass_order",
     "plan_batches",
+    "plan_steps",
     "prompt_token_ids",
     "run_job",
     "sample_rows",

@@ -184,6 +184,23 @@ def copy_policy(policy: str, out_dir: str | os.PathLike, cfg: TrainConfig | None
         save_checkpoint(load_model(path, device="cpu"), load_processor(path), out)
 
 
+# Each role's adaptive KL coefficient at the end of the round that made the checkpoint: the
+# EvoLMM reference keeps one coefficient per role for the whole run (train.kl_carry).
+KL_BETAS_FILE = "kl_coefficient.json"
+
+
+def read_kl_betas(policy: str | os.PathLike) -> dict[str, float]:
+    """Role -> the adaptive KL coefficient a policy folder's training ended with ({} if none)."""
+    path = Path(policy) / KL_BETAS_FILE
+    return {k: float(v) for k, v in json.loads(path.read_text()).items()} if path.is_file() else {}
+
+
+def write_kl_betas(folder: str | os.PathLike, betas: dict[str, float]) -> None:
+    path = Path(folder) / KL_BETAS_FILE
+    if betas:
+        path.write_text(json.dumps(betas, indent=2, sort_keys=True) + "\n")
+
+
 def _tmp_sibling(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

@@ -23,7 +23,7 @@ DERIVED_TRL_OPTIONS = frozenset(
         "output_dir", "learning_rate", "lr_scheduler_type", "weight_decay", "max_grad_norm",
         "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
         "num_generations", "beta", "epsilon", "epsilon_high", "loss_type", "scale_rewards",
-        "num_iterations", "temperature", "gradient_checkpointing", "bf16", "fp16", "use_cpu",
+        "num_iterations", "shuffle_dataset", "temperature", "gradient_checkpointing", "bf16", "fp16", "use_cpu",
         "seed", "data_seed", "logging_steps", "save_strategy", "save_steps", "save_total_limit",
         "report_to", "disable_tqdm", "remove_unused_columns", "ddp_find_unused_parameters",
     }
@@ -82,6 +82,8 @@ class TrainConfig:
         for key, value in defaults.items():
             if getattr(cfg, key) == "auto":
                 setattr(cfg, key, value)
+        if cfg.scale_rewards == "auto":  # a plug-in method that names none: TRL's default
+            cfg.scale_rewards = "group"
         if isinstance(cfg.freeze_vision_tower, str):  # "true"/"false" from a nested --config
             cfg.freeze_vision_tower = cfg.freeze_vision_tower.lower() in ("true", "yes", "on")
         cfg.validate()
@@ -99,6 +101,18 @@ class TrainConfig:
                 "mixed_precision: auto|no|bf16|fp16",
             ),
             (self.max_steps >= 1, "max_steps must be >= 1"),
+            (
+                self.passes is None or (isinstance(self.passes, int) and self.passes >= 1),
+                "passes must be null or an integer >= 1",
+            ),
+            (
+                self.scale_rewards in ("group", "batch", "none"),
+                "scale_rewards: auto|group|batch|none",
+            ),
+            (
+                self.kl_update in ("exponential", "proportional"),
+                "kl_update: exponential|proportional",
+            ),
             (self.per_device_train_batch_size >= 1, "per_device_train_batch_size must be >= 1"),
             (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps must be >= 1"),
             (self.learning_rate >= 0, "learning_rate must be >= 0 (0: a no-update control)"),
@@ -128,7 +142,20 @@ class TrainConfig:
 DEFAULT_LORA_TARGETS = TrainConfig().lora_target_modules
 
 # The reference set-ups behind the "auto" values of TrainConfig.
+# scale_rewards: MM-Zero trains with EasyR1's GRPO, whose advantage divides by the group's std
+# (compute_grpo_outcome_advantage; MM-Zero's configs/imagefree_*_config.yaml: adv_estimator
+# grpo); the EvoLMM reference's advantage is reward - baseline, with no std division.
 METHOD_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mmzero": {"method": "full", "freeze_vision_tower": False, "kl_control": "fixed"},
-    "evolmm": {"method": "lora", "freeze_vision_tower": True, "kl_control": "adaptive"},
+    "mmzero": {
+        "method": "full",
+        "freeze_vision_tower": False,
+        "kl_control": "fixed",
+        "scale_rewards": "group",
+    },
+    "evolmm": {
+        "method": "lora",
+        "freeze_vision_tower": True,
+        "kl_control": "adaptive",
+        "scale_rewards": "none",
+    },
 }

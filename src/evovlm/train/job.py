@@ -50,14 +50,38 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
     }
     samples = method.role_samples(tables, rewards, job["sample_options"])
+    # A role updated at a ratio of another's steps (EvoLMM's Proposer, evolmm.proposer_update_ratio):
+    # the other's steps from its own job's summary (an input when they depend on its groups).
+    update_ratio = {
+        role: (other, int(ratio))
+        for role, (other, ratio) in (job["sample_options"].get("update_ratio") or {}).items()
+    }
+    reference_steps = steps_of(job["inputs"].get("steps_from") or [])
     summary = train_policy(
-        job["policy"], samples, cfg, job["checkpoint"], job["work_dir"], job["temperatures"]
+        job["policy"],
+        samples,
+        cfg,
+        job["checkpoint"],
+        job["work_dir"],
+        job["temperatures"],
+        update_ratio=update_ratio,
+        reference_steps=reference_steps,
     )
     if os.environ.get("RANK", "0") == "0":
         summary["lineage"] = job["lineage"]
         Path(job["summary"]).parent.mkdir(parents=True, exist_ok=True)
         Path(job["summary"]).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def steps_of(summaries: list[str | os.PathLike]) -> dict[str, int]:
+    """Role -> the optimiser steps its training job ran, from that job's summaries
+    (``train/{lineage}.json``; a role with no trainable group ran 0)."""
+    steps: dict[str, int] = {}
+    for path in summaries:
+        for role, record in json.loads(Path(path).read_text())["roles"].items():
+            steps[role] = int(record.get("steps", 0))
+    return steps
 
 
 # accelerate configs shipped with the repository (train.sharding selects one)

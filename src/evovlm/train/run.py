@@ -26,7 +26,9 @@ from evovlm.train.checkpoint import (
     _save_dtype,
     copy_policy,
     lora_target_names,
+    read_kl_betas,
     save_checkpoint,
+    write_kl_betas,
 )
 from evovlm.train.config import DERIVED_TRL_OPTIONS, ROLE_ORDER, TrainConfig
 from evovlm.train.grouping import Group, build_groups
@@ -35,18 +37,22 @@ from evovlm.train.replay import (
     _replay_trainer_class,
     _StepRecorder,
     make_rollout_func,
+    pass_order,
     plan_batches,
+    plan_steps,
+    update_ratio_steps,
 )
 
 log = logging.getLogger("evovlm.train")
 
 
-def _group_dataset(groups: list[Group], groups_per_step: int):
+def _group_dataset(groups: list[Group], groups_per_step: int, order: list[int] | None = None):
     """The trainer's dataset: one row per group (prompt, uid, image); a step needs
-    ``groups_per_step`` distinct groups, so the list repeats if there are fewer."""
+    ``groups_per_step`` distinct groups, so the list repeats if there are fewer. ``order``
+    (``train.passes``): the rows in this order, read once, unshuffled."""
     from datasets import Dataset
 
-    rows = list(groups)
+    rows = [groups[i] for i in order] if order is not None else list(groups)
     while len(rows) < groups_per_step:
         rows += groups[: groups_per_step - len(rows)]
     columns: dict[str, list] = {"prompt": [g.messages for g in rows], "uid": [g.uid for g in rows]}
@@ -63,9 +69,14 @@ def grpo_config(
     temperature: float,
     output_dir: str | os.PathLike,
     find_unused_parameters: bool = False,
+    max_steps: int | None = None,
+    beta: float | None = None,
 ):
     """The role's ``trl.GRPOConfig``: the options evovlm derives (:data:`DERIVED_TRL_OPTIONS`,
     from the train section, the groups and the machine), then ``train.trl`` as it is.
+
+    ``max_steps``: the role's planned steps (default ``train.max_steps``); ``beta``: the
+    adaptive coefficient's start (default ``train.kl_init_beta``).
 
     ``find_unused_parameters``: some trainable parameters may get no gradient (the vision
     tower, or a LoRA adapter on the merger, under text-only prompts); DDP must then look for
@@ -83,16 +94,19 @@ def grpo_config(
         lr_scheduler_type=cfg.lr_scheduler_type,
         weight_decay=cfg.weight_decay,
         max_grad_norm=cfg.max_grad_norm,
-        max_steps=cfg.max_steps,
+        max_steps=max_steps or cfg.max_steps,
         per_device_train_batch_size=per_device,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         num_generations=group_size,
-        beta=cfg.beta if cfg.kl_control == "fixed" else cfg.kl_init_beta,
+        beta=cfg.beta if cfg.kl_control == "fixed" else (beta or cfg.kl_init_beta),
         epsilon=cfg.epsilon_low,
         epsilon_high=cfg.epsilon_high,
         loss_type=cfg.loss_type,
-        scale_rewards="group",
+        # group: (r - group mean) / group std; none: r - group mean (EvoLMM's r - b)
+        scale_rewards=cfg.scale_rewards,
         num_iterations=1,
+        # train.passes lays out the pass order itself (evovlm.train.replay.pass_order)
+        shuffle_dataset=cfg.passes is None,
         # the cached log-probs are of the sampled distribution: logits / sampling temperature
         temperature=temperature if cfg.scale_logits_by_temperature and temperature > 0 else 1.0,
         gradient_checkpointing=cfg.gradient_checkpointing,
@@ -167,11 +181,16 @@ def train_role(
     cfg: TrainConfig,
     output_dir: str | os.PathLike,
     temperature: float = 1.0,
+    steps: int | None = None,
+    beta: float | None = None,
 ):
-    """Run one TRL GRPO training on one role's groups. Returns (trained model, step record).
+    """Run one TRL GRPO training on one role's groups. Returns (trained model, trainer, step
+    record).
 
     ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
-    the loss divides the logits by it, as the engines did when they recorded the log-probs."""
+    the loss divides the logits by it, as the engines did when they recorded the log-probs.
+    ``steps``: optimiser steps (default :func:`role_steps`); ``beta``: the adaptive KL
+    coefficient's start (default ``train.kl_init_beta``)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     size = groups[0].size
@@ -179,7 +198,11 @@ def train_role(
     per_device, groups_per_step = plan_batches(
         size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
     )
-    dataset = _group_dataset(groups, groups_per_step)
+    steps = steps or plan_steps(cfg.passes, cfg.max_steps, len(groups), groups_per_step)
+    order = None
+    if cfg.passes is not None:
+        order = pass_order(len(groups), steps * groups_per_step, cfg.seed)
+    dataset = _group_dataset(groups, groups_per_step, order)
     # Text-only prompts (the Proposer's, the Coder's) give the vision tower and merger no
     # gradient: a full fine-tune freezes them, so DDP waits for no gradient of theirs and AdamW
     # keeps no state for them (AdamW skips a parameter without gradient anyway: same updates).
@@ -190,7 +213,9 @@ def train_role(
     find_unused = num_processes > 1 and cfg.sharding == "none" and not frozen_vision
     # The arguments first: they start the process group, which lets from_pretrained under FSDP
     # read the weights on the main process only (fsdp_cpu_ram_efficient_loading).
-    args = grpo_config(cfg, groups[0].role, size, per_device, temperature, output_dir, find_unused)
+    args = grpo_config(
+        cfg, groups[0].role, size, per_device, temperature, output_dir, find_unused, steps, beta
+    )
     resume = _last_checkpoint(output_dir)
     model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
     if frozen_vision:
@@ -238,6 +263,10 @@ def train_role(
         trained = trained.merge_and_unload()
     record = {
         "steps": int(trainer.state.global_step),
+        "steps_planned": steps,
+        "passes": cfg.passes,
+        "completion_uses": _completion_uses(trainer, groups, num_processes),
+        "scale_rewards": args.scale_rewards,
         "loss": recorder.loss,
         "seconds_per_step": recorder.seconds,
         "per_device_train_batch_size": per_device,
@@ -249,9 +278,63 @@ def train_role(
         "temperature": args.temperature,
         "kl_control": cfg.kl_control,
         "beta_per_step": kl_controller.betas if kl_controller else None,
+        # the coefficient after the last step: the next round's start (train.kl_carry)
+        "beta_last": (kl_controller.last or args.beta) if kl_controller else None,
         "log_history": list(trainer.state.log_history),  # TRL's per-step metrics
     }
     return trained, trainer, record
+
+
+def _completion_uses(trainer, groups: list[Group], num_processes: int) -> dict | None:
+    """How often the loss saw each stored completion of the role (one process: under several,
+    each sees a share of every step)."""
+    if num_processes != 1:
+        return None
+    used = getattr(trainer, "completions_used", {})
+    counts = [used.get((g.uid, j), 0) for g in groups for j in range(g.size)]
+    histogram: dict[str, int] = {}
+    for n in counts:
+        histogram[str(n)] = histogram.get(str(n), 0) + 1
+    return {"min": min(counts), "max": max(counts), "histogram": histogram}
+
+
+def role_steps(
+    plan: list[tuple[str, list[Group]]],
+    cfg: TrainConfig,
+    update_ratio: dict[str, tuple[str, int]] | None = None,
+    reference_steps: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """Each planned role's optimiser steps: :func:`plan_steps` of its groups, then a role of
+    ``update_ratio`` (role -> (other role, ratio)) gets ceil(the other's steps / ratio), at
+    least 1. The other role's steps: planned here when it trains in this lineage, else
+    ``reference_steps`` (its own job's, from its summary), else ``train.max_steps`` when
+    ``train.passes`` is null."""
+    num_processes = int(os.environ.get("WORLD_SIZE", "1"))
+    steps = {}
+    for role, groups in plan:
+        _, groups_per_step = plan_batches(
+            groups[0].size,
+            cfg.per_device_train_batch_size,
+            cfg.gradient_accumulation_steps,
+            num_processes,
+        )
+        steps[role] = plan_steps(cfg.passes, cfg.max_steps, len(groups), groups_per_step)
+    for role, (other, ratio) in (update_ratio or {}).items():
+        if role not in steps:
+            continue
+        if other in steps:
+            reference = steps[other]
+        elif reference_steps and other in reference_steps:
+            reference = reference_steps[other]
+        elif cfg.passes is None:
+            reference = cfg.max_steps
+        else:
+            raise ValueError(
+                f"train: {role} steps are the {other}'s / {ratio}, and with train.passes set the "
+                f"{other}'s steps come from its training summary, which was not given"
+            )
+        steps[role] = update_ratio_steps(reference, ratio)
+    return steps
 
 
 def _plan_groups(roles, samples, processor, cfg: TrainConfig, summary: dict) -> list:
@@ -307,10 +390,16 @@ def train_policy(
     checkpoint_dir: str | os.PathLike,
     work_dir: str | os.PathLike,
     temperatures: dict[str, float] | None = None,
+    update_ratio: dict[str, tuple[str, int]] | None = None,
+    reference_steps: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Train one lineage's policy on its roles' groups; write ``checkpoint_dir``; return the summary.
 
     ``temperatures`` maps each role to its sampling temperature (default 1).
+    ``update_ratio`` and ``reference_steps``: a role trained at a ratio of another's steps
+    (:func:`role_steps`; EvoLMM's Proposer). With adaptive KL and ``train.kl_carry``, each role
+    starts from the coefficient its last round ended with (``kl_coefficient.json`` in the
+    policy folder, written beside each checkpoint).
 
     ``samples`` maps role -> frame from :func:`mmzero_role_samples` / :func:`evolmm_role_samples`
     (one role, or all roles of a shared lineage). Roles are trained one after another in
@@ -361,12 +450,18 @@ def train_policy(
     base = (adapter_base(local) or policy) if cfg.adapters else None
     current = local
     model = state = None
+    steps = role_steps(plan, cfg, update_ratio, reference_steps)
+    carried = read_kl_betas(local) if cfg.kl_control == "adaptive" and cfg.kl_carry else {}
+    betas = dict(read_kl_betas(local))
     for i, (role, groups) in enumerate(plan):
         stage_done = work_dir / role / "final"
         if i < len(plan) - 1 and stage_done.exists():
             log.info("%s: already trained (%s)", role, stage_done)
             current = str(stage_done)
-            summary["roles"][role].update(json.loads((work_dir / role / "record.json").read_text()))
+            record = json.loads((work_dir / role / "record.json").read_text())
+            summary["roles"][role].update(record)
+            if record.get("beta_last") is not None:
+                betas[role] = record["beta_last"]
             continue
         model, trainer, record = train_role(
             current,
@@ -376,7 +471,11 @@ def train_policy(
             cfg,
             work_dir / role,
             temperature=float((temperatures or {}).get(role, 1.0)),
+            steps=steps[role],
+            beta=carried.get(role),
         )
+        if record["beta_last"] is not None:
+            betas[role] = record["beta_last"]
         # Sharded: every process takes part in gathering the full state dict (main keeps it).
         state = (
             trainer.accelerator.get_state_dict(trainer.model) if cfg.sharding != "none" else None
@@ -405,6 +504,7 @@ def train_policy(
         model = model.to(dtype)
     if is_main:
         save_checkpoint(model, processor, checkpoint_dir, source=local, base=base, state_dict=state)
+        write_kl_betas(checkpoint_dir, betas)
         hfio.prepare_checkpoint(checkpoint_dir)
         if not cfg.keep_trl_checkpoints:
             shutil.rmtree(work_dir, ignore_errors=True)
