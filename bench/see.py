@@ -41,14 +41,10 @@ def _saver(steps: set[int], folder: Path, processor):
 
 
 def run(args) -> dict:
-    import polars as pl
     import torch
 
     from evovlm import synth, tiny, warmup
-    from evovlm.engines.hf import HFEngine
-    from evovlm.evaluate import EvalConfig, evaluate
     from evovlm.modeling import load_processor
-    from evovlm.schema import BENCHMARK, frame_from_rows
 
     torch.set_num_threads(args.threads)
     spec_over = {"max_pixels": PX112, **json.loads(args.tiny)}
@@ -74,25 +70,10 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     summary = warmup.warmup_model(base, work / "warm", cfg, callbacks=[callback])
     train_s = time.perf_counter() - t0
-    bench = frame_from_rows(synth.see_benchmark_rows(args.eval_per_kind, args.eval_seed), BENCHMARK)
-    eval_cfg = EvalConfig.from_dict({"max_tokens": 48})
     rows = []
     for step in steps:
-        t1 = time.perf_counter()
-        engine = HFEngine(str(saves / f"step_{step}"), batch_size=32, dtype="float32", device="cpu")
-        res = evaluate(engine, bench, f"step_{step}", eval_cfg)
-        res = res.with_columns(
-            pl.col("item_id").map_elements(synth.see_kind, return_dtype=pl.String).alias("kind")
-        )
-        row = {
-            "step": step,
-            "train_s": round(train_s * step / summary["steps"], 1),
-            "eval_s": round(time.perf_counter() - t1, 1),
-            "boxed": round(float(res["prediction"].is_not_null().mean()), 3),
-            "all": round(float(res["correct"].mean()), 3),
-        }
-        for kind in synth.SEE_KINDS:
-            row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
+        row = evaluate_saved(saves / f"step_{step}", args.eval_per_kind, args.eval_seed)
+        row = {"step": step, "train_s": round(train_s * step / summary["steps"], 1), **row}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return {
@@ -107,6 +88,32 @@ def run(args) -> dict:
         "rows": rows,
         "work": str(work),
     }
+
+
+def evaluate_saved(model: Path, per_kind: int, seed: int) -> dict:
+    """Accuracy per kind of the saved policy ``model`` on the held-out simple pictures."""
+    import polars as pl
+
+    from evovlm import synth
+    from evovlm.engines.hf import HFEngine
+    from evovlm.evaluate import EvalConfig, evaluate
+    from evovlm.schema import BENCHMARK, frame_from_rows
+
+    t1 = time.perf_counter()
+    bench = frame_from_rows(synth.see_benchmark_rows(per_kind, seed), BENCHMARK)
+    engine = HFEngine(str(model), batch_size=32, dtype="float32", device="cpu")
+    res = evaluate(engine, bench, model.name, EvalConfig.from_dict({"max_tokens": 48}))
+    res = res.with_columns(
+        pl.col("item_id").map_elements(synth.see_kind, return_dtype=pl.String).alias("kind")
+    )
+    row = {
+        "eval_s": round(time.perf_counter() - t1, 1),
+        "boxed": round(float(res["prediction"].is_not_null().mean()), 3),
+        "all": round(float(res["correct"].mean()), 3),
+    }
+    for kind in synth.SEE_KINDS:
+        row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
+    return row
 
 
 def warmup_load(path):
@@ -147,7 +154,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="warmup.seed (training items)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="", help="write the result as JSON here")
+    parser.add_argument(
+        "--evaluate", nargs="+", default=[], help="only evaluate these saved model folders"
+    )
     args = parser.parse_args()
+    if args.evaluate:
+        for folder in args.evaluate:
+            row = evaluate_saved(Path(folder), args.eval_per_kind, args.eval_seed)
+            print(json.dumps({"model": folder, **row}), flush=True)
+        return 0
     result = run(args)
     print(table(result))
     if args.out:

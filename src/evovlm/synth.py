@@ -925,10 +925,18 @@ def item_to_proposal_fields(item: SynthItem) -> dict[str, str]:
 __all__ = [
     "KIND_CONTENT_TYPE",
     "KINDS",
+    "SEE_CHANCE",
+    "SEE_KINDS",
+    "SEE_TOPICS",
+    "SeeItem",
     "SynthItem",
     "generate_items",
+    "generate_see_items",
     "item_to_proposal_fields",
     "make_item",
+    "make_see_item",
+    "see_benchmark_rows",
+    "see_kind",
 ]
 
 
