@@ -61,7 +61,10 @@ def run(args) -> dict:
             "learning_rate": args.lr,
             "lr_scheduler_type": args.schedule,
             "seed": args.seed,
-            "see": {"items": max(1, steps[-1] * args.batch_size - args.format_items * 4)},
+            "see": {
+                "items": max(1, steps[-1] * args.batch_size - args.format_items * 4),
+                "kinds": [k for k in args.kinds.split(",") if k],
+            },
         }
     )
     saves = work / "saves"
@@ -149,6 +152,7 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear", "constant"])
     parser.add_argument("--format-items", type=int, default=0, help="warmup.items beside them")
+    parser.add_argument("--kinds", default="", help="train on these see kinds only (a,b)")
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")
     parser.add_argument("--seed", type=int, default=0, help="warmup.seed (training items)")
