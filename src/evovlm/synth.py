@@ -925,10 +925,18 @@ def item_to_proposal_fields(item: SynthItem) -> dict[str, str]:
 __all__ = [
     "KIND_CONTENT_TYPE",
     "KINDS",
+    "SEE_CHANCE",
+    "SEE_KINDS",
+    "SEE_TOPICS",
+    "SeeItem",
     "SynthItem",
     "generate_items",
+    "generate_see_items",
     "item_to_proposal_fields",
     "make_item",
+    "make_see_item",
+    "see_benchmark_rows",
+    "see_kind",
 ]
 
 
@@ -956,3 +964,346 @@ def write_demo_images(folder: str | Path, count: int, seed: int) -> int:
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
     return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Simple pictures: what a base model must see before self-play can sharpen it
+#
+# One short question per picture with a one-word or one-number answer, asked in several
+# phrasings (a model taught one template per kind keys on the template, not the picture). Each
+# item carries its kind and the kind's chance level (1 / the number of possible answers), so an
+# evaluation can say how far above guessing a policy reads each kind.
+
+SEE_KINDS: tuple[str, ...] = ("shape", "colour", "count", "compare", "bar_value")
+SEE_SIZE = 224  # square canvas: the warm-up's and the evaluation's renders keep its aspect
+SEE_COLOURS: dict[str, str] = {
+    "red": "#d62728",
+    "orange": "#ff7f0e",
+    "yellow": "#e8c800",
+    "green": "#2ca02c",
+    "blue": "#1f5fd0",
+    "purple": "#8e44ad",
+    "pink": "#f06eb4",
+    "black": "#111111",
+}
+SEE_SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+SEE_MAX_COUNT = 5
+SEE_MAX_BAR = 5
+SEE_CHANCE: dict[str, float] = {
+    "shape": 1 / len(SEE_SHAPES),
+    "colour": 1 / len(SEE_COLOURS),
+    "count": 1 / SEE_MAX_COUNT,
+    "compare": 1 / 2,
+    "bar_value": 1 / SEE_MAX_BAR,
+}
+# Proposer seed topics (``mmzero.seed_topics``) that ask for these kinds: eight, as MM-Zero's
+# default list has, so a round proposes as many pictures (config/see.yaml lists them).
+SEE_TOPICS: tuple[str, ...] = (
+    "the shape of one object: a circle, a square or a triangle",
+    "the colour of one filled shape",
+    "counting up to five shapes",
+    "which of two shapes is bigger",
+    "which of two bars is higher",
+    "reading one bar's value on an axis labelled 0 to 5",
+    "basic shape and object perception",
+    "chart and graph understanding",
+)
+
+_SEE_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "shape": (
+        "What shape is shown in the picture?",
+        "Which shape is this: circle, square or triangle?",
+        "Name the shape in the image.",
+        "What kind of shape do you see?",
+        "Is the shape a circle, a square or a triangle?",
+    ),
+    "colour": (
+        "What colour is the shape?",
+        "Which colour does the {shape} have?",
+        "Name the colour of the {shape} in the picture.",
+        "What is the colour of the object shown?",
+        "The {shape} is filled with which colour?",
+    ),
+    "count": (
+        "How many shapes are there in the picture?",
+        "Count the shapes. How many are there?",
+        "How many objects can you see?",
+        "What is the number of shapes in the image?",
+        "How many {shape}s are in the picture?",
+    ),
+    "compare_size": (
+        "Which shape is bigger, the left one or the right one?",
+        "Is the left or the right shape larger?",
+        "Which is bigger: the {a} {shape} or the {b} {shape}?",
+        "Which {shape} is larger, the {a} one or the {b} one?",
+    ),
+    "compare_height": (
+        "Which bar is higher, the left one or the right one?",
+        "Is the left or the right bar taller?",
+        "Which bar is taller: the {a} bar or the {b} bar?",
+        "Which is higher, the {a} bar or the {b} bar?",
+    ),
+    "bar_value": (
+        "What is the value of bar {label}?",
+        "How high is bar {label} on the axis?",
+        "Read the value of bar {label} from the chart.",
+        "What number does bar {label} reach?",
+        "Bar {label} goes up to which value?",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SeeItem:
+    """One simple picture with one question, its exact one-word answer, its kind and chance."""
+
+    item_id: str
+    kind: str
+    chance: float
+    question: str
+    answer: str
+    caption: str
+    data: dict[str, Any] = field(repr=False)
+    svg: str = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _see_shape_svg(shape: str, cx: float, cy: float, r: float, fill: str) -> str:
+    """A filled circle, square or upward triangle centred at (cx, cy), ``r`` its half-extent."""
+    if shape == "circle":
+        return f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="{_fmt(r)}" fill="{fill}"/>'
+    if shape == "square":
+        return (
+            f'<rect x="{_fmt(cx - r)}" y="{_fmt(cy - r)}" width="{_fmt(2 * r)}" '
+            f'height="{_fmt(2 * r)}" fill="{fill}"/>'
+        )
+    if shape == "triangle":
+        pts = [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+        return (
+            '<polygon points="'
+            + " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in pts)
+            + f'" fill="{fill}"/>'
+        )
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def _see_canvas(body: list[str]) -> str:
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SEE_SIZE}" height="{SEE_SIZE}" '
+        f'font-family={quoteattr(FONT)} text-anchor="middle">'
+    )
+    background = f'<rect width="{SEE_SIZE}" height="{SEE_SIZE}" fill="#ffffff"/>'
+    return "\n".join([head, background, *body, "</svg>"]) + "\n"
+
+
+def _see_shapes_svg(data: dict[str, Any]) -> str:
+    return _see_canvas(
+        [
+            _see_shape_svg(s["shape"], s["x"], s["y"], s["r"], SEE_COLOURS[s["colour"]])
+            for s in data["shapes"]
+        ]
+    )
+
+
+def _see_bars_svg(data: dict[str, Any]) -> str:
+    """Bars on a y axis labelled 0..SEE_MAX_BAR (one tick per unit), a letter under each bar."""
+    x0, base, top = 40.0, 190.0, 30.0
+    unit = (base - top) / SEE_MAX_BAR
+    slot = (SEE_SIZE - 15 - x0) / len(data["bars"])
+    body = [
+        f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{SEE_SIZE - 10}" y2="{_fmt(base)}" '
+        'stroke="#000000" stroke-width="2"/>',
+        f'<line x1="{_fmt(x0)}" y1="{_fmt(base)}" x2="{_fmt(x0)}" y2="{_fmt(top - 8)}" '
+        'stroke="#000000" stroke-width="2"/>',
+    ]
+    for tick in range(SEE_MAX_BAR + 1):
+        y = base - tick * unit
+        body.append(
+            f'<line x1="{_fmt(x0 - 5)}" y1="{_fmt(y)}" x2="{SEE_SIZE - 10}" y2="{_fmt(y)}" '
+            f'stroke="{"#000000" if tick == 0 else "#cccccc"}"/>'
+        )
+        body.append(_text(x0 - 9, y + 6, str(tick), size=16, anchor="end", weight="bold"))
+    for i, bar in enumerate(data["bars"]):
+        width = slot * 0.55
+        x = x0 + i * slot + (slot - width) / 2
+        h = bar["value"] * unit
+        body.append(
+            f'<rect x="{_fmt(x)}" y="{_fmt(base - h)}" width="{_fmt(width)}" height="{_fmt(h)}" '
+            f'fill="{SEE_COLOURS[bar["colour"]]}"/>'
+        )
+        body.append(_text(x + width / 2, base + 22, bar["label"], size=18, weight="bold"))
+    return _see_canvas(body)
+
+
+def _see_sample(rng: random.Random, kind: str) -> dict[str, Any]:
+    """The drawing's data and the question's spec for ``kind``."""
+    colours = list(SEE_COLOURS)
+    if kind in ("shape", "colour"):
+        r = rng.randint(28, 60)
+        shape = {
+            "shape": rng.choice(SEE_SHAPES),
+            "colour": rng.choice(colours),
+            "r": r,
+            "x": rng.randint(r + 8, SEE_SIZE - r - 8),
+            "y": rng.randint(r + 8, SEE_SIZE - r - 8),
+        }
+        return {"picture": "shapes", "shapes": [shape]}
+    if kind == "count":
+        n = rng.randint(1, SEE_MAX_COUNT)
+        # A 3x3 grid of 74 px cells, one shape per cell at most: none overlap, all inside.
+        cells = rng.sample(range(9), n)
+        same_shape = rng.random() < 0.5
+        first = rng.choice(SEE_SHAPES)
+        shapes = []
+        for cell in cells:
+            r = rng.randint(14, 24)
+            shapes.append(
+                {
+                    "shape": first if same_shape else rng.choice(SEE_SHAPES),
+                    "colour": rng.choice(colours),
+                    "r": r,
+                    "x": (cell % 3) * 74 + 37 + rng.randint(-8, 8),
+                    "y": (cell // 3) * 74 + 37 + rng.randint(-8, 8),
+                }
+            )
+        return {"picture": "shapes", "shapes": shapes, "same_shape": same_shape}
+    if kind == "compare":
+        a, b = rng.sample(colours, 2)
+        if rng.random() < 0.5:
+            shape = rng.choice(SEE_SHAPES)
+            small = rng.randint(16, 28)
+            big = rng.randint(max(small + 14, round(small * 1.5)), 50)
+            sizes = [small, big] if rng.random() < 0.5 else [big, small]
+            shapes = [
+                {"shape": shape, "colour": c, "r": r, "x": x, "y": rng.randint(60, 164)}
+                for c, r, x in zip((a, b), sizes, (56, 168), strict=True)
+            ]
+            return {"picture": "shapes", "shapes": shapes, "compare": "size"}
+        low = rng.randint(1, SEE_MAX_BAR - 1)
+        high = rng.randint(low + 1, SEE_MAX_BAR)
+        values = [low, high] if rng.random() < 0.5 else [high, low]
+        bars = [
+            {"label": lab, "value": v, "colour": c}
+            for lab, v, c in zip("AB", values, (a, b), strict=True)
+        ]
+        return {"picture": "bars", "bars": bars, "compare": "height"}
+    if kind == "bar_value":
+        n = rng.randint(1, 3)
+        bars = [
+            {"label": "ABC"[i], "value": rng.randint(1, SEE_MAX_BAR), "colour": c}
+            for i, c in enumerate(rng.sample(colours, n))
+        ]
+        return {"picture": "bars", "bars": bars, "asked": rng.randrange(n)}
+    raise ValueError(f"unknown see kind {kind!r}; known kinds: {', '.join(SEE_KINDS)}")
+
+
+def _see_question(rng: random.Random, kind: str, data: dict[str, Any]) -> tuple[str, str]:
+    if kind == "shape":
+        return rng.choice(_SEE_TEMPLATES["shape"]), data["shapes"][0]["shape"]
+    if kind == "colour":
+        s = data["shapes"][0]
+        return rng.choice(_SEE_TEMPLATES["colour"]).format(shape=s["shape"]), s["colour"]
+    if kind == "count":
+        shapes = data["shapes"]
+        templates = _SEE_TEMPLATES["count"]
+        if not data["same_shape"]:  # "how many circles" only where every shape is one
+            templates = templates[:-1]
+        template = rng.choice(templates)
+        return template.format(shape=shapes[0]["shape"]), str(len(shapes))
+    if kind == "compare":
+        if data["compare"] == "size":
+            things, measure = data["shapes"], "r"
+            templates = _SEE_TEMPLATES["compare_size"]
+        else:
+            things, measure = data["bars"], "value"
+            templates = _SEE_TEMPLATES["compare_height"]
+        left, right = things
+        template = rng.choice(templates)
+        winner = 0 if left[measure] > right[measure] else 1
+        if "{a}" in template:
+            # The colours in either order, so the first-named one is not always the answer.
+            a, b = rng.sample([left["colour"], right["colour"]], 2)
+            shape = things[0].get("shape", "")
+            return template.format(a=a, b=b, shape=shape), things[winner]["colour"]
+        return template, ("left", "right")[winner]
+    if kind == "bar_value":
+        bar = data["bars"][data["asked"]]
+        template = rng.choice(_SEE_TEMPLATES["bar_value"])
+        if len(data["bars"]) == 1 and rng.random() < 0.5:
+            template = rng.choice(("What is the value of the bar?", "How high is the bar?"))
+        return template.format(label=bar["label"]), str(bar["value"])
+    raise ValueError(f"unknown see kind {kind!r}")
+
+
+def _see_caption(data: dict[str, Any]) -> str:
+    if data["picture"] == "shapes":
+        parts = [f"a {s['colour']} {s['shape']}" for s in data["shapes"]]
+        return f"{len(parts)} filled shape(s) on a white square canvas: {', '.join(parts)}."
+    bars = ", ".join(f"bar {b['label']} ({b['colour']}) = {b['value']}" for b in data["bars"])
+    return f"A bar chart on a y axis labelled 0 to {SEE_MAX_BAR}, bars left to right: {bars}."
+
+
+def make_see_item(seed: int, index: int, kind: str) -> SeeItem:
+    """The simple-picture item of ``kind`` at ``index`` for ``seed``; depends on nothing else."""
+    if kind not in SEE_KINDS:
+        raise ValueError(f"unknown see kind {kind!r}; known kinds: {', '.join(SEE_KINDS)}")
+    rng = random.Random(f"evovlm.see:{seed}:{index}:{kind}")
+    data = _see_sample(rng, kind)
+    question, answer = _see_question(rng, kind, data)
+    svg = _see_shapes_svg(data) if data["picture"] == "shapes" else _see_bars_svg(data)
+    return SeeItem(
+        item_id=f"see-{seed}-{index:05d}-{kind}",
+        kind=kind,
+        chance=SEE_CHANCE[kind],
+        question=question,
+        answer=answer,
+        caption=_see_caption(data),
+        data=data,
+        svg=svg,
+    )
+
+
+def generate_see_items(n: int, seed: int, kinds: Sequence[str] | None = None) -> list[SeeItem]:
+    """``n`` simple-picture items; item ``i`` has kind ``kinds[i % len(kinds)]`` (all by default)."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    chosen = list(SEE_KINDS) if not kinds else list(kinds)
+    unknown = [k for k in chosen if k not in SEE_KINDS]
+    if unknown:
+        raise ValueError(f"unknown see kinds {unknown}; known kinds: {', '.join(SEE_KINDS)}")
+    return [make_see_item(seed, i, chosen[i % len(chosen)]) for i in range(n)]
+
+
+def see_kind(item_id: str) -> str | None:
+    """The simple-picture kind named in a benchmark ``item_id`` (``see-<seed>-<index>-<kind>``),
+    or None for any other item; its chance level is ``SEE_CHANCE[kind]``."""
+    parts = item_id.split("-")
+    if len(parts) == 4 and parts[0] == "see" and parts[3] in SEE_KINDS:
+        return parts[3]
+    return None
+
+
+def see_benchmark_rows(n_per_kind: int, seed: int, render_cfg=None) -> list[dict[str, Any]]:
+    """Benchmark rows (evovlm.schema.BENCHMARK's columns) of ``n_per_kind`` simple-picture items
+    of every kind, rendered through the project's renderer; the benchmark is named ``see``."""
+    from evovlm.render import RenderConfig, render_svg
+
+    render_cfg = render_cfg or RenderConfig()
+    rows = []
+    for item in generate_see_items(n_per_kind * len(SEE_KINDS), seed=seed):
+        rendered = render_svg(item.svg, render_cfg)
+        if not rendered.ok:  # the generator's own SVG always renders; never score a blank
+            raise RuntimeError(f"{item.item_id}: simple picture failed to render: {rendered.error}")
+        rows.append(
+            {
+                "benchmark": "see",
+                "item_id": item.item_id,
+                "question": item.question,
+                "answer": item.answer,
+                "choices": None,
+                "image": {"bytes": rendered.png, "path": None},
+            }
+        )
+    return rows

@@ -131,10 +131,76 @@ def build_examples(
     return examples
 
 
+# The Solver role of each method: the role a simple-picture item teaches.
+SOLVER_ROLE = {"mmzero": "solver", "evolmm": "evolmm_solver"}
+
+
+def build_see_examples(
+    n_items: int,
+    seed: int,
+    role: str = "solver",
+    kinds: list[str] | tuple[str, ...] = (),
+    render_cfg=None,
+) -> list[dict[str, Any]]:
+    """One ``role`` example per simple-picture item (:func:`evovlm.synth.generate_see_items`):
+    the question in the role's prompt, the one-word answer in its output format, the picture
+    rendered by the project's renderer. Each example carries its ``kind``; its image is PNG
+    bytes (``{"bytes", "path"}``, what a ``datasets.Image`` column stores): tens of thousands of
+    decoded pictures would not fit in memory."""
+    from evovlm.render import RenderConfig, render_svg
+
+    render_cfg = render_cfg or RenderConfig(width=224, height=224)
+    examples = []
+    for item in synth.generate_see_items(n_items, seed=seed, kinds=kinds):
+        rendered = render_svg(item.svg, render_cfg)
+        if not rendered.ok:  # the generator's own SVG must render
+            raise RuntimeError(f"{item.item_id}: simple picture failed to render: {rendered.error}")
+        if role == "solver":
+            completion = prompts.format_solver(REASONING["easy"], item.answer)
+        else:
+            completion = prompts.format_evolmm_answer("", item.answer)
+        examples.append(
+            {
+                "role": role,
+                "kind": item.kind,
+                "prompt": _user(role, question=item.question),
+                "completion": _assistant(completion),
+                "images": [_png_ref(rendered.png)],
+            }
+        )
+    return examples
+
+
+def _png_ref(image) -> dict[str, Any]:
+    """An RGB PNG as a ``datasets.Image`` value, from PNG bytes or a PIL image."""
+    import io
+
+    from PIL import Image
+
+    if isinstance(image, bytes | bytearray):
+        image = Image.open(io.BytesIO(image))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def _repeat(examples: list[dict], epochs: float, seed: int) -> list[dict]:
+    """``examples`` repeated ``epochs`` times (a fraction: a seeded sample of the rest)."""
+    whole = int(epochs)
+    rest = random.Random(seed).sample(examples, round((epochs - whole) * len(examples)))
+    return examples * whole + rest
+
+
 def warmup_model(
-    base: str | Path, out: str | Path, cfg: WarmupConfig, method: str = "mmzero"
+    base: str | Path,
+    out: str | Path,
+    cfg: WarmupConfig,
+    method: str = "mmzero",
+    callbacks: list | None = None,
 ) -> dict[str, Any]:
-    """SFT ``base`` on the format examples and save a plain HF folder at ``out`` (atomic)."""
+    """SFT ``base`` on the format examples (and ``warmup.see``'s simple pictures) and save a
+    plain HF folder at ``out`` (atomic). ``callbacks``: transformers ``TrainerCallback``s."""
+    import datasets
     import torch
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -152,6 +218,14 @@ def warmup_model(
     )
     model.train()
     examples = build_examples(cfg.items, cfg.seed, METHOD_ROLES[method])
+    see_items = int(cfg.see.get("items", 0))
+    if see_items:
+        # Many distinct pictures, each seen once, beside the format examples repeated
+        # ``epochs`` times, all in one shuffled pass.
+        see = build_see_examples(
+            see_items, cfg.seed, SOLVER_ROLE[method], tuple(cfg.see.get("kinds") or ())
+        )
+        examples = _repeat(examples, cfg.epochs, cfg.seed) + see
     # Drop (rather than truncate) examples over max_length: a truncated program or tag block
     # would teach the model never to close it.
     tok = processor.tokenizer
@@ -169,15 +243,21 @@ def warmup_model(
     roles = {}
     for ex in examples:
         roles[ex["role"]] = roles.get(ex["role"], 0) + 1
+    if see_items:
+        # Every picture as PNG bytes in an Image column: decoded only when a batch needs it.
+        for ex in examples:
+            ex["images"] = [im if isinstance(im, dict) else _png_ref(im) for im in ex["images"]]
     dataset = Dataset.from_list(
         [{k: ex[k] for k in ("prompt", "completion", "images")} for ex in examples]
     )
+    if see_items:
+        dataset = dataset.cast_column("images", datasets.List(datasets.Image()))
     args = SFTConfig(
         output_dir=str(tmp / "_trainer"),
-        num_train_epochs=cfg.epochs,
+        num_train_epochs=1 if see_items else cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=0,
         max_length=cfg.max_length + 64,
         logging_steps=10,
@@ -192,7 +272,13 @@ def warmup_model(
         # A few-MB model: activations are small, recomputing them only costs time.
         gradient_checkpointing=False,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor)
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        callbacks=callbacks,
+    )
     result = trainer.train()
     shutil.rmtree(tmp / "_trainer", ignore_errors=True)
     model.eval()
@@ -207,6 +293,11 @@ def warmup_model(
         "examples": len(examples),
         "examples_dropped_too_long": dropped,
         "examples_per_role": roles,
+        "see_examples_per_kind": {
+            kind: sum(ex.get("kind") == kind for ex in examples) for kind in synth.SEE_KINDS
+        }
+        if see_items
+        else {},
         "steps": int(result.global_step),
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,

@@ -397,7 +397,7 @@ def eval_policy_input(wildcards):
 
 def benchmark_params():
     """The eval keys that change the items (not the sampling settings)."""
-    keys = ("builtin_items", "seed", "benchmarks", "max_items")
+    keys = ("builtin_items", "see_items", "seed", "benchmarks", "max_items")
     return {key: config["eval"][key] for key in keys}
 
 

@@ -1,0 +1,178 @@
+"""Can the embedded tiny model learn to see? Accuracy per simple-picture kind against warm-up steps.
+
+Builds the embedded base at a size (``tiny.*`` keys as JSON), runs the real warm-up
+(:func:`evovlm.warmup.warmup_model`, TRL SFT) on simple-picture items only (``warmup.see``; no
+format items unless ``--format-items``), saves the model at each step in ``--steps`` (one run of
+``max(--steps)`` steps: the later points share its learning-rate schedule), and asks each saved
+model the held-out items of ``eval.see_items`` (another seed) through the real evaluation
+(:func:`evovlm.evaluate.evaluate`, greedy, the Solver prompt, the last ``\\boxed{}``). Prints
+a table of accuracy per kind beside each kind's chance level and writes it as JSON.
+
+    nice -n 15 python bench/see.py                                     # default size, 112 px
+    nice -n 15 python bench/see.py --tiny '{"vision_depth": 4}' --steps 500,1000,2000,3000
+    nice -n 15 python bench/see.py --tiny '{"max_pixels": 50176}'      # the default 224 px
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+# 112 x 112 px: 16 image tokens a picture (the default tiny.max_pixels, 50176, is 224 px: 64).
+PX112 = 12544
+
+
+def _saver(steps: set[int], folder: Path, processor):
+    from transformers import TrainerCallback
+
+    class SaveAt(TrainerCallback):
+        """Save the policy at the chosen steps (a plain HF folder, as the warm-up saves)."""
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in steps:
+                out = folder / f"step_{state.global_step}"
+                model.save_pretrained(out)
+                processor.save_pretrained(out)
+
+    return SaveAt()
+
+
+def run(args) -> dict:
+    import torch
+
+    from evovlm import synth, tiny, warmup
+    from evovlm.modeling import load_processor
+
+    torch.set_num_threads(args.threads)
+    spec_over = {"max_pixels": PX112, **json.loads(args.tiny)}
+    spec = tiny.TinySpec.from_dict(spec_over)
+    steps = sorted(int(s) for s in args.steps.split(","))
+    work = Path(tempfile.mkdtemp(prefix="see-bench-"))
+    base = tiny.build_tiny_model(work / "base", spec)
+    n_params = sum(p.numel() for p in warmup_load(base).parameters())
+    cfg = warmup.WarmupConfig.from_dict(
+        {
+            "items": args.format_items,
+            "epochs": 1.0,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "lr_scheduler_type": args.schedule,
+            "seed": args.seed,
+            "see": {
+                "items": max(1, steps[-1] * args.batch_size - args.format_items * 4),
+                "kinds": [k for k in args.kinds.split(",") if k],
+            },
+        }
+    )
+    saves = work / "saves"
+    processor = load_processor(base)
+    callback = _saver(set(steps), saves, processor)
+    t0 = time.perf_counter()
+    summary = warmup.warmup_model(base, work / "warm", cfg, callbacks=[callback])
+    train_s = time.perf_counter() - t0
+    rows = []
+    for step in steps:
+        row = evaluate_saved(saves / f"step_{step}", args.eval_per_kind, args.eval_seed)
+        row = {"step": step, "train_s": round(train_s * step / summary["steps"], 1), **row}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return {
+        "tiny": spec_over,
+        "params": n_params,
+        "warmup": {k: v for k, v in summary.items() if k != "config"},
+        "lr": args.lr,
+        "schedule": args.schedule,
+        "batch_size": args.batch_size,
+        "eval_per_kind": args.eval_per_kind,
+        "chance": {k: round(v, 3) for k, v in synth.SEE_CHANCE.items()},
+        "rows": rows,
+        "work": str(work),
+    }
+
+
+def evaluate_saved(model: Path, per_kind: int, seed: int) -> dict:
+    """Accuracy per kind of the saved policy ``model`` on the held-out simple pictures."""
+    import polars as pl
+
+    from evovlm import synth
+    from evovlm.engines.hf import HFEngine
+    from evovlm.evaluate import EvalConfig, evaluate
+    from evovlm.schema import BENCHMARK, frame_from_rows
+
+    t1 = time.perf_counter()
+    bench = frame_from_rows(synth.see_benchmark_rows(per_kind, seed), BENCHMARK)
+    engine = HFEngine(str(model), batch_size=32, dtype="float32", device="cpu")
+    res = evaluate(engine, bench, model.name, EvalConfig.from_dict({"max_tokens": 48}))
+    res = res.with_columns(
+        pl.col("item_id").map_elements(synth.see_kind, return_dtype=pl.String).alias("kind")
+    )
+    row = {
+        "eval_s": round(time.perf_counter() - t1, 1),
+        "boxed": round(float(res["prediction"].is_not_null().mean()), 3),
+        "all": round(float(res["correct"].mean()), 3),
+    }
+    for kind in synth.SEE_KINDS:
+        row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
+    return row
+
+
+def warmup_load(path):
+    from evovlm.modeling import load_model
+
+    return load_model(path, dtype="float32", device="cpu")
+
+
+def table(result: dict) -> str:
+    from evovlm import synth
+
+    head = ["step", "train s", *synth.SEE_KINDS, "all", "boxed"]
+    chance = result["chance"]
+    lines = [
+        f"tiny {json.dumps(result['tiny'])}: {result['params'] / 1e6:.2f}M params, "
+        f"lr {result['lr']} {result['schedule']}, batch {result['batch_size']}, "
+        f"{result['eval_per_kind']} held-out items per kind",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " | | |",
+    ]
+    for row in result["rows"]:
+        cells = [row["step"], row["train_s"], *(row[k] for k in synth.SEE_KINDS)]
+        lines.append("| " + " | ".join(str(c) for c in [*cells, row["all"], row["boxed"]]) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", default="{}", help="JSON tiny.* overrides (max_pixels 12544)")
+    parser.add_argument("--steps", default="500,1000,2000,3000", help="steps to evaluate at")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear", "constant"])
+    parser.add_argument("--format-items", type=int, default=0, help="warmup.items beside them")
+    parser.add_argument("--kinds", default="", help="train on these see kinds only (a,b)")
+    parser.add_argument("--eval-per-kind", type=int, default=80)
+    parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")
+    parser.add_argument("--seed", type=int, default=0, help="warmup.seed (training items)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="", help="write the result as JSON here")
+    parser.add_argument(
+        "--evaluate", nargs="+", default=[], help="only evaluate these saved model folders"
+    )
+    args = parser.parse_args()
+    if args.evaluate:
+        for folder in args.evaluate:
+            row = evaluate_saved(Path(folder), args.eval_per_kind, args.eval_seed)
+            print(json.dumps({"model": folder, **row}), flush=True)
+        return 0
+    result = run(args)
+    print(table(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
