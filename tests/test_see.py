@@ -176,6 +176,9 @@ def test_benchmark_is_opt_in_with_80_per_kind():
     see = frame.filter(frame["benchmark"] == "see")
     assert see.height == 400
     assert Counter(synth.see_kind(i) for i in see["item_id"]) == {k: 80 for k in synth.SEE_KINDS}
+    # each row's kind and chance reach the per-kind accuracy table
+    assert see["kind"].to_list() == [synth.see_kind(i) for i in see["item_id"]]
+    assert see["chance"].null_count() == 0 and see["chance"].max() <= 0.5
     first = synth.make_see_item(1000, 0, "shape")  # eval.seed's items, not the warm-up's
     assert (see["question"][0], see["answer"][0]) == (first.question, first.answer)
 

@@ -187,11 +187,8 @@ def build_benchmark(cfg: EvalConfig, render_cfg=None) -> pl.DataFrame:
     """The built-in items, then each local benchmark, in config order."""
     frames = [builtin_benchmark(cfg.builtin_items, cfg.seed, render_cfg)]
     if cfg.see_items:  # opt-in: simple pictures, per kind (synth.see_kind of the item id)
-        frames.append(
-            frame_from_rows(
-                synth.see_benchmark_rows(cfg.see_items, cfg.seed, render_cfg), BENCHMARK
-            )
-        )
+        rows = synth.see_benchmark_rows(cfg.see_items, cfg.seed, render_cfg)
+        frames.append(with_kind_columns(frame_from_rows(rows, BENCHMARK), rows))
     frames += [load_benchmark(b["name"], b["path"], cfg.max_items) for b in cfg.benchmarks]
     return pl.concat(frames)
 

@@ -1287,7 +1287,7 @@ def see_kind(item_id: str) -> str | None:
 
 def see_benchmark_rows(n_per_kind: int, seed: int, render_cfg=None) -> list[dict[str, Any]]:
     """Benchmark rows (evovlm.schema.BENCHMARK's columns) of ``n_per_kind`` simple-picture items
-    of every kind, rendered through the project's renderer; the benchmark is named ``see``."""
+    of every kind, rendered through the project's renderer; the benchmark is named ``see``; each row carries its ``kind`` and ``chance``."""
     from evovlm.render import RenderConfig, render_svg
 
     render_cfg = render_cfg or RenderConfig()
@@ -1304,6 +1304,8 @@ def see_benchmark_rows(n_per_kind: int, seed: int, render_cfg=None) -> list[dict
                 "answer": item.answer,
                 "choices": None,
                 "image": {"bytes": rendered.png, "path": None},
+                "kind": item.kind,
+                "chance": item.chance,
             }
         )
     return rows
