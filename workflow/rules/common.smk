@@ -343,7 +343,8 @@ def sample_options():
 
 def train_steps_from(wildcards):
     """The training summary of the lineage whose steps set this one's (EvoLMM's Proposer:
-    the Solver's over evolmm.proposer_update_ratio) when they depend on its groups (passes)."""
+    the Solver's over evolmm.proposer_update_ratio) when they depend on its groups (passes).
+    """
     ratio = sample_options().get("update_ratio", {})
     other = ratio.get(wildcards.lineage, [None])[0]
     if other not in LINEAGES or config["train"].get("passes") is None:
