@@ -2,7 +2,8 @@
 # Wiring only: the rules are in workflow/rules/, the code in src/evovlm/.
 import os
 
-from snakemake.utils import min_version
+import yaml
+from snakemake.utils import min_version, update_config
 
 min_version("9.0")
 
@@ -21,12 +22,15 @@ configfile: CONFIGFILE
 
 # The tiny demo model's values (lr 3e-4, 12 steps, short token limits, 224 px) are layered in
 # for model.base "embedded" only: a real model (a preset from config/presets/, or the schema's
-# defaults) never runs with them. Snakemake applies --configfile and --config again on top of
-# every configfile, so the command line still wins, and decides model.base here.
+# defaults) never runs with them. They go UNDER the experiment's config: its config file,
+# --configfile and --config (all in `config` by now, which also decide model.base) win over them.
 _model = config.get("model")
 if not isinstance(_model, dict) or _model.get("base", "embedded") == "embedded":
-
-    configfile: EMBEDDED
+    with open(EMBEDDED) as _demo_file:
+        _demo = yaml.safe_load(_demo_file) or {}
+    update_config(_demo, config)
+    config.clear()
+    config.update(_demo)
 
 
 report: "workflow/report/workflow.rst"

@@ -117,6 +117,20 @@ def test_the_command_line_wins_over_the_demo_file(tmp_path):
     assert got["config"]["seed"] == 3
 
 
+def test_the_experiments_own_config_file_wins_over_the_demo_file(tmp_path):
+    # A folder's config/config.yaml (snakemake --directory DIR) is the experiment's own choice:
+    # the demo values fill only what it leaves out. Before, the demo file was layered on top and
+    # turned a disabled warm-up back on.
+    (tmp_path / "work" / "config").mkdir(parents=True)
+    text = (REPO / "config" / "config.yaml").read_text()
+    own = "\nwarmup: {enabled: false}\ntrain: {learning_rate: 1.0e-5}\n"
+    (tmp_path / "work" / "config" / "config.yaml").write_text(text + own)
+    got = load(tmp_path)
+    assert got["config"]["warmup"]["enabled"] is False
+    train = got["params"]["train_policy"]["train"]
+    assert (train["learning_rate"], train["max_steps"]) == (1.0e-5, 12)  # 12: from the demo file
+
+
 def test_a_real_base_without_a_preset_gets_no_demo_value(tmp_path):
     """Issue 31, B1: `--config model={base: <a real model>}` planned the 7B run with the tiny
     model's lr 3e-4, 12 steps and 96-token Solver. Now every key of the demo file takes the
