@@ -4,9 +4,13 @@ A method names its roles, the round tables its scoring reads (name -> table spec
 a round, how it summarises one, and how its scored samples become each role's training rows. The
 generic rules (``score_rewards``, ``summarize_round``, ``train_policy``) and their scripts look
 the method up by ``config["method"]`` and call it; only the generation rules differ per method.
-A new method is a module that calls :func:`register`: besides the functions above it names its
-generation stages (stage -> table spec), the Snakemake file with its generation rules, its config
-section's JSON schema and its table specs and prompt templates. A module outside the package is
+What other modules would otherwise look up by method name is a field here too: the Solver's
+answer format (:class:`SolverFormat`: evaluation and the warm-up's simple pictures), the format
+warm-up's roles and examples, the rates ``evovlm compare`` shows, the round's gallery, each role's
+prompt templates (the model card) and the "auto" train settings. A new method is a module that
+calls :func:`register`: besides the functions above it names its generation stages (stage ->
+table spec), the Snakemake file with its generation rules, its config section's JSON schema and
+its table specs and prompt templates. A module outside the package is
 loaded by the config key ``plugins`` (:func:`load_plugins`); nothing else in the workflow changes.
 """
 
