@@ -11,6 +11,7 @@ if __name__ == "__main__":
 
     claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
+    from evovlm import methods
     from evovlm.evaluate import EvalConfig, evaluate
     from evovlm.schema import BENCHMARK, EVAL, write_parquet
     from evovlm.stages import engine_from_config
@@ -23,7 +24,7 @@ if __name__ == "__main__":
         snakemake.wildcards.policy,
         EvalConfig.from_dict(p.eval),
         seed=p.seed,
-        method=snakemake.config["method"],
+        method=methods.from_config(snakemake.config).name,  # a plug-in's module loaded
     )
     write_parquet(frame, snakemake.output.results, EVAL)
     print(f"{frame['correct'].sum()}/{frame.height} correct", file=sys.stderr)

@@ -23,5 +23,6 @@ summary = method.summarize(
     metrics.stage_timings(metrics.benchmark_files(round_)),
     {name: inp[name] for name in method.summary_files},
 )
-metrics.write_json({"round": round_, **summary}, snakemake.output.metrics)
+# The method beside the round: `evovlm compare` reads it (a plug-in's rates, a mixed-method warning).
+metrics.write_json({"round": round_, "method": method.name, **summary}, snakemake.output.metrics)
 print(json.dumps(summary["funnel"]), file=sys.stderr)

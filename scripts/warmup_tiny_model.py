@@ -6,6 +6,7 @@ sys.stdout = sys.stderr
 
 import torch  # noqa: E402
 
+from evovlm import methods  # noqa: E402
 from evovlm.warmup import WarmupConfig, warmup_model  # noqa: E402
 
 torch.set_num_threads(max(1, snakemake.threads))
@@ -13,6 +14,6 @@ summary = warmup_model(
     snakemake.input.base,
     snakemake.output.model,
     WarmupConfig.from_dict(snakemake.params.warmup),
-    method=snakemake.params.method,
+    method=methods.from_config(snakemake.config).name,  # a plug-in's module loaded
 )
 print(json.dumps(summary, indent=2))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
-from evovlm import hfio, report  # noqa: E402
+from evovlm import hfio, methods, report  # noqa: E402
 from evovlm.train import TrainConfig  # noqa: E402
 
 summary = json.loads(Path(snakemake.input.summary).read_text())
@@ -23,7 +23,7 @@ hfio.write_model_card(
         "method": cfg["method"],
         "lineage": snakemake.wildcards.lineage,
         "roles": list(summary.get("roles") or []),
-        "prompts": hfio.prompt_examples(folder, cfg["method"], roles),
+        "prompts": hfio.prompt_examples(folder, methods.from_config(cfg).role_templates(roles)),
         "round": int(snakemake.wildcards.round),
         "train": asdict(TrainConfig.from_dict(cfg["train"])),  # every setting, defaults too
         "summary": summary,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -76,3 +79,102 @@ def test_the_schema_names_the_builtin_methods_and_the_registry_adds_plugins():
         assert "speaker" in methods.all_roles()
     finally:
         methods.REGISTRY.pop(toy.name)
+
+
+# What other modules look up by method name is a field of the Method: a plug-in declares its own.
+
+REPO = Path(__file__).resolve().parents[1]
+_LOOKUPS = (
+    "src/evovlm/evaluate.py",
+    "src/evovlm/warmup.py",
+    "src/evovlm/compare.py",
+    "src/evovlm/hfio.py",
+    "scripts/build_gallery.py",
+    "scripts/evaluate_policy.py",
+    "scripts/warmup_tiny_model.py",
+    "scripts/write_model_card.py",
+)
+
+
+@pytest.mark.parametrize("path", _LOOKUPS)
+def test_no_stage_branches_on_a_builtin_method_name(path):
+    """A comparison with, a dict keyed by, or an index by "mmzero"/"evolmm" outside methods/
+    is a lookup a plug-in cannot join (a default argument's value is no branch)."""
+    names = set(methods.BUILTIN)
+    found = []
+    for node in ast.walk(ast.parse((REPO / path).read_text())):
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+        elif isinstance(node, ast.Dict):
+            parts = [k for k in node.keys if k is not None]
+        elif isinstance(node, ast.Subscript):
+            parts = [node.slice]
+        else:
+            continue
+        found += [node.lineno for p in parts if isinstance(p, ast.Constant) and p.value in names]
+    assert not found, f"{path} branches on a method name at line(s) {found}"
+
+
+@pytest.fixture
+def toy():
+    """The toy plug-in of tests/toy_plugin, registered (and the registry as it was after)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "toy_plugin"))
+    before = dict(methods.REGISTRY)
+    try:
+        module = importlib.import_module("toy_method")
+        yield methods.register(module.TOY)
+    finally:
+        sys.path.remove(str(REPO / "tests" / "toy_plugin"))
+        methods.REGISTRY.clear()
+        methods.REGISTRY.update(before)
+
+
+def test_a_plugin_brings_its_warmup_examples_and_its_solvers_format(toy):
+    from evovlm.warmup import WarmupConfig, warmup_examples
+
+    cfg = WarmupConfig.from_dict({"items": 3, "epochs": 1.0, "see": {"items": 2}})
+    examples = warmup_examples(cfg, toy)
+    assert [e["role"] for e in examples] == ["toy_speaker"] * 3 + ["toy_solver"] * 2
+    for example in examples[3:]:
+        text = example["completion"][0]["content"][0]["text"]
+        prediction, ok = toy.solver.extract(text)
+        assert ok and prediction and text == f"Answer: {prediction}"
+        assert len(example["images"]) == 1
+
+
+def test_a_plugin_solver_is_evaluated_in_its_own_format(toy):
+    from test_evaluate import RecordedEngine
+
+    from evovlm.evaluate import EvalConfig, build_benchmark, evaluate
+
+    items = build_benchmark(EvalConfig(builtin_items=1, seed=5))
+    replies = {items["question"][0]: "Answer: " + items["answer"][0], items["question"][1]: "no"}
+    engine = RecordedEngine(replies)
+    frame = evaluate(engine, items, "round_1", EvalConfig(), seed=0, method="toy")
+    assert frame["correct"].to_list() == [True, False]
+    assert frame["format_ok"].to_list() == [True, False]
+    assert '"Answer:"' in engine.requests[0].messages[-1]["content"][-1]["text"]
+
+
+def test_compare_shows_the_rates_the_method_in_metrics_json_names(tmp_path, toy):
+    """metrics.json records its method: compare takes that method's rates (a plug-in's too),
+    not a guess from the rate names."""
+    import json
+
+    from evovlm import compare
+
+    for name, method, rates in (
+        ("evo", "evolmm", {"parse_rate": 0.5, "render_rate": 0.4}),
+        ("toy", "toy", {"vowel_share": 0.4, "other": 0.1}),
+    ):
+        d = tmp_path / name / "results/round_1"
+        d.mkdir(parents=True)
+        metrics = {"round": 1, "method": method, "rates": rates, "rewards": {}}
+        (d / "metrics.json").write_text(json.dumps(metrics))
+    header = compare.table([compare.load_run(tmp_path / "evo")]).splitlines()[0]
+    assert "mean_entropy" in header and "render_rate" not in header
+    header = compare.table([compare.load_run(tmp_path / "toy")]).splitlines()[0]
+    assert "vowel_share" in header and "other" not in header

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from evovlm import hfio
+from evovlm import hfio, methods
 from evovlm.modeling import adapter_base, load_model
 from evovlm.train import TrainConfig
 from evovlm.train.checkpoint import copy_policy
@@ -34,7 +34,7 @@ def _card(folder, method="evolmm", roles=("solver",)):
         "lineage": roles[0],
         "roles": list(roles),
         "round": 1,
-        "prompts": hfio.prompt_examples(folder, method, roles),
+        "prompts": hfio.prompt_examples(folder, methods.get(method).role_templates(roles)),
     }
     return hfio.write_model_card(folder, info).read_text()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import polars as pl
@@ -727,3 +728,104 @@ def test_unanswered_easy_question_verifies_nothing():
     prop, coder = _single_image_round(["unknown"] * 4, ["1", "2", None, None], k=2)
     assert coder["s"] == 0.0 and coder["reward"] == approx(1.5)
     assert prop["reward"] == approx((0.0 + 0.5) / 2)
+
+
+# EvoLMM's rewards as named components (rewards.evolmm.components)
+
+
+def _evolmm_round(seed=0, n_questions=30, n=5):
+    """A seeded EvoLMM round: questions (some not parsed) and n answers to each parsed one, drawn
+    from answers that cluster (case, spacing, numbers within tolerance) or are placeholders."""
+    rng = random.Random(seed)
+    vocab = ["red", "Red", " red ", "blue", "3", "3.0", "3.00001", "7", "none", None, "unknown"]
+    qs, ans = [], []
+    for i in range(n_questions):
+        ok = rng.random() > 0.15
+        question = f"Question {i}?" if ok or rng.random() < 0.5 else None
+        qs.append(
+            {
+                "question_id": f"q{i:02d}",
+                "group_id": f"img{i // 3}",
+                "parse_ok": ok,
+                "question": question,
+            }
+        )
+        if ok:
+            for j in range(n):
+                ans.append(
+                    {
+                        "answer_id": f"q{i:02d}-a{j}",
+                        "question_id": f"q{i:02d}",
+                        "answer": rng.choice(vocab),
+                        "words_before_answer": rng.randint(0, 20),
+                    }
+                )
+    return pl.DataFrame(qs), pl.DataFrame(ans, schema_overrides={"words_before_answer": pl.Int32})
+
+
+# sha256 of each role's whole rewards table (its rows as JSON) before EvoLMM's rewards became
+# components: the refactor changed no value, column or row.
+_EVOLMM_TABLES = {
+    "continuous": {
+        "proposer": "bd0ca08dbca7b1370ed873310eecd5564e7b943725219f4dfb0156e94c0ac8f1",
+        "solver": "9d16da44c6fc57d6defd163da0a25a6a6d9dddc13a6b34a4a825aa1b7941193c",
+    },
+    "majority": {
+        "proposer": "bd0ca08dbca7b1370ed873310eecd5564e7b943725219f4dfb0156e94c0ac8f1",
+        "solver": "264115f1b5bb52886753ebfcf69bc17dfc934787e4eee484ea4487afa207921f",
+    },
+}
+
+
+@pytest.mark.parametrize("solver_reward", sorted(_EVOLMM_TABLES))
+def test_evolmm_rewards_tables_are_the_recorded_ones(solver_reward):
+    import hashlib
+    import json
+
+    questions, answers = _evolmm_round()
+    out = score_evolmm(questions, answers, EvoLMMRewardConfig(solver_reward=solver_reward))
+    digests = {
+        role: hashlib.sha256(json.dumps(frame.to_dicts()).encode()).hexdigest()
+        for role, frame in out.items()
+    }
+    assert digests == _EVOLMM_TABLES[solver_reward]
+    # the same components named in rewards.evolmm.components: the same tables
+    named = EvoLMMRewardConfig.from_dict({"components": ["entropy", solver_reward]})
+    again = score_evolmm(questions, answers, named)
+    assert all(again[role].equals(out[role]) for role in out)
+
+
+def test_evolmm_components_are_named_in_the_config_and_summed():
+    from evovlm.rewards.evolmm import EVOLMM_COMPONENTS
+
+    questions, answers = _evolmm_round()
+    both = EvoLMMRewardConfig.from_dict({"components": ["entropy", "continuous", "majority"]})
+    solver = score_evolmm(questions, answers, both)["solver"]
+    continuous = score_evolmm(questions, answers, EvoLMMRewardConfig())["solver"]["reward"]
+    majority = score_evolmm(questions, answers, EvoLMMRewardConfig(solver_reward="majority"))
+    assert solver["reward"].to_list() == approx(
+        (continuous + majority["solver"]["reward"]).to_list()
+    )
+    assert sorted(EVOLMM_COMPONENTS) == ["continuous", "entropy", "majority"]
+
+
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [
+        (["entropy", "median"], "rewards.evolmm.components: unknown component 'median'"),
+        (["continuous"], "rewards.evolmm.components names no proposer component"),
+        (["entropy", "majority", "majority"], "'majority' is named twice"),
+    ],
+)
+def test_evolmm_components_outside_the_registry_are_one_line_naming_the_key(components, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        EvoLMMRewardConfig.from_dict({"components": components})
+    assert "\n" not in str(info.value)
+
+
+def test_the_schema_lists_the_evolmm_components_of_the_registry():
+    from evovlm.config import section_schema
+    from evovlm.rewards.evolmm import EVOLMM_COMPONENTS
+
+    items = section_schema("rewards.evolmm")["properties"]["components"]["items"]
+    assert sorted(items["enum"]) == sorted(EVOLMM_COMPONENTS)

@@ -185,9 +185,11 @@ def test_benchmark_is_opt_in_with_80_per_kind():
 
 @pytest.mark.parametrize("role", ["solver", "evolmm_solver"])
 def test_warmup_examples_speak_the_role_format(role):
+    from evovlm import methods
     from evovlm.warmup import build_see_examples
 
-    examples = build_see_examples(10, seed=0, role=role)
+    method = "mmzero" if role == "solver" else "evolmm"
+    examples = build_see_examples(10, seed=0, solver=methods.get(method).solver)
     items = synth.generate_see_items(10, seed=0)
     for ex, item in zip(examples, items, strict=True):
         text = ex["completion"][0]["content"][0]["text"]

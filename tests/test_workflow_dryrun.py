@@ -128,7 +128,9 @@ def test_a_plugin_method_is_wired_in_by_its_module_alone():
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["toy_reply"] == counts["score_rewards"] == counts["train_policy"] == 2
     assert counts["gather_shards"] == counts["summarize_round"] == 2
-    assert not {"propose_concepts", "ask_questions", "write_code"} & set(counts)
+    # its own format warm-up, and its speaker evaluated: the base and each round's
+    assert counts["warmup_tiny_model"] == 1 and counts["evaluate_policy"] == 3
+    assert not {"propose_concepts", "ask_questions", "write_code", "pseudolabel"} & set(counts)
     lint = _snakemake("--lint", "--configfile", str(TOY / "config.yaml"), env=_toy_env())
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
 

@@ -407,9 +407,10 @@ def test_report_builds_from_the_run(run, tmp_path):
 
 
 def test_toy_plugin_method_end_to_end(run, tmp_path):
-    """A third method defined only in tests/toy_plugin (module, rules file, script, template):
-    two real rounds of generation, scoring, GRPO training (on two processes under accelerate)
-    and summary, with no other change."""
+    """A third method defined only in tests/toy_plugin (module, rules file, script, templates):
+    its own format warm-up, two real rounds of generation, scoring, GRPO training (on two
+    processes under accelerate) and summary, and its speaker evaluated in its own answer format,
+    with no other change."""
     import os
 
     toy = REPO / "tests" / "toy_plugin"
@@ -440,6 +441,7 @@ def test_toy_plugin_method_end_to_end(run, tmp_path):
         assert replies.height == rewards.height == 4 * 4  # prompts x n
         assert rewards["reward"].is_between(0.0, 1.0).all()
         metrics = json.loads((d / "metrics.json").read_text())
+        assert metrics["method"] == "toy"
         assert metrics["rates"]["vowel_share"] == pytest.approx(rewards["reward"].mean())
         summary = json.loads((d / "train/speaker.json").read_text())
         assert summary["steps"] == 2 and not summary["copied_previous"]
@@ -448,6 +450,15 @@ def test_toy_plugin_method_end_to_end(run, tmp_path):
     )
     log = (workdir / "logs/toy_reply/round_2.1-of-1.log").read_text()
     assert "results/round_1/checkpoint/speaker" in log
+    # warm-up on the toy's own examples (and its Solver's simple pictures), from the base
+    warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
+    assert set(warm["examples_per_role"]) == {"toy_speaker", "toy_solver"}
+    assert "resources/tiny-warm" in (workdir / "logs/toy_reply/round_1.1-of-1.log").read_text()
+    # the base and each round's speaker, asked with the toy's Solver prompt
+    accuracy = pl.read_parquet(workdir / "results/eval/accuracy.parquet")
+    assert set(accuracy["policy"]) == {"base", "round_1", "round_2"}
+    answers = pl.read_parquet(workdir / "results/eval/round_2.parquet")
+    assert answers.height == 4 and answers["format_ok"].dtype == pl.Boolean
     # train.num_processes 2 in its config: each job ran as a module under accelerate
     train_log = (workdir / "logs/train_policy/round_1.speaker.log").read_text()
     assert (

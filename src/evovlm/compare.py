@@ -20,10 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-RATES = {
-    "mmzero": ("parse_rate", "render_rate", "solver_agreement", "solvability", "difficulty"),
-    "evolmm": ("parse_rate", "mean_answer_share", "mean_entropy", "entropy_band_share"),
-}
+from evovlm import methods
 
 
 def load_run(folder: str | Path) -> dict[str, Any]:
@@ -76,21 +73,38 @@ def _recorded_method(folder: Path) -> str | None:
 
 
 def _method(run: dict[str, Any]) -> str:
-    if run.get("method"):
-        return run["method"]
+    """The run's method: as recorded (its experiment record, else its metrics.json), else the
+    method most of whose rates the run's first round holds, the built-ins first (runs made before
+    either record)."""
     first = next(iter(run["rounds"].values()))
-    return "evolmm" if "mean_answer_share" in first.get("rates", {}) else "mmzero"
+    recorded = run.get("method") or first.get("method")
+    if recorded:
+        return recorded
+    methods.load_plugins()
+    held = set(first.get("rates", {}))
+    ranked = [methods.get(name) for name in methods.BUILTIN]
+    ranked += [m for m in methods.REGISTRY.values() if m.name not in methods.BUILTIN]
+    return max(ranked, key=lambda m: len(held & set(m.rates))).name
+
+
+def _rates(method: str, run: dict[str, Any]) -> tuple[str, ...]:
+    """The rates ``method`` sets side by side; for a plug-in not loaded here, the rates the
+    run's first round recorded."""
+    methods.load_plugins()
+    if method in methods.REGISTRY:
+        return methods.REGISTRY[method].rates
+    return tuple(next(iter(run["rounds"].values())).get("rates", {}))
 
 
 def mixed_methods_warning(runs: list[dict[str, Any]]) -> str | None:
     """One line when the runs were made with different methods (their rates differ)."""
-    methods = [_method(run) for run in runs]
-    if len(set(methods)) < 2:
+    names = [_method(run) for run in runs]
+    if len(set(names)) < 2:
         return None
-    named = ", ".join(f"{run['name']}: {m}" for run, m in zip(runs, methods, strict=True))
+    named = ", ".join(f"{run['name']}: {m}" for run, m in zip(runs, names, strict=True))
     return (
         f"warning: the runs use different methods ({named}); the table shows the rates of "
-        f"{methods[0]}, which the other method's runs mostly lack"
+        f"{names[0]}, which the other method's runs mostly lack"
     )
 
 
@@ -108,8 +122,7 @@ def _eval_cell(row: dict[str, Any] | None) -> str:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    method = _method(runs[0])
-    rates = RATES.get(method, RATES["mmzero"])
+    rates = _rates(_method(runs[0]), runs[0])
     roles = sorted({role for run in runs for m in run["rounds"].values() for role in m["rewards"]})
     header = ["round", "run", *rates, *(f"reward {r}" for r in roles), "eval accuracy [95% CI]"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from evovlm import parse, prompts, synth
+from evovlm import methods, prompts, synth
 from evovlm.config import schema_dataclass, section_from_dict
 from evovlm.engines import Request
 from evovlm.grade import grade
@@ -220,20 +220,6 @@ def is_correct(prediction: str | None, answer: str, choices: list[str] | None) -
     return False
 
 
-def _evolmm_answer(text: str | None) -> tuple[str | None, bool]:
-    """EvoLMM's extraction (``<answer>`` tag, else the last line); format = a closed tag."""
-    closed = isinstance(text, str) and "<answer>" in text and "</answer>" in text
-    return parse.parse_answer_tag(text), closed
-
-
-# Each method's Solver prompt template and answer extraction (prediction, format ok): a policy
-# is evaluated in the format it was warmed up and trained to answer in.
-SOLVER_FORMATS = {
-    "mmzero": ("solver", parse.parse_solver),  # \boxed{} after <think>
-    "evolmm": ("evolmm_solver", _evolmm_answer),  # <answer>...</answer>
-}
-
-
 def evaluate(
     engine,
     items: pl.DataFrame,
@@ -243,9 +229,13 @@ def evaluate(
     method: str = "mmzero",
 ) -> pl.DataFrame:
     """One reply per item from ``engine``, asked with ``method``'s Solver prompt; the prediction
-    is extracted the way that method's Solver answers (MM-Zero: the last ``\\boxed{}``;
-    EvoLMM: the ``<answer>`` tag)."""
-    template, extract = SOLVER_FORMATS[method]
+    is extracted the way that method's Solver answers (its :class:`~evovlm.methods.SolverFormat`;
+    MM-Zero: the last ``\\boxed{}``; EvoLMM: the ``<answer>`` tag): a policy is evaluated in
+    the format it was warmed up and trained to answer in."""
+    solver = methods.get(method).solver
+    if solver is None:
+        raise ValueError(f"method {method!r} has no Solver to evaluate; set eval.enabled: false")
+    template, extract = solver.template, solver.extract
     rows_in = with_kind_columns(items).to_dicts()
     sampling = sampling_params({"temperature": cfg.temperature, "max_tokens": cfg.max_tokens}, 1)
     requests = [

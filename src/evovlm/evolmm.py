@@ -15,10 +15,9 @@ from typing import Any
 
 import polars as pl
 
-from evovlm import parse, prompts
-from evovlm.engines import Request
+from evovlm import parse
 from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, frame_from_rows
-from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
+from evovlm.stages import Shard, completion_columns, image_request
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
@@ -119,12 +118,14 @@ def ask_questions(
     shard: Shard = Shard(),
 ) -> pl.DataFrame:
     todo = shard.take(images.sort("image_id").to_dicts())
+    n = int(sampling["n"])
     requests = [
-        Request(
-            messages=prompts.render_messages("evolmm_proposer"),
-            images=[png_to_image(row["image"]["bytes"])],
-            sampling=sampling_params(sampling, int(sampling["n"])),
-            seed=request_seed(seed, round_, "ask", row["image_id"]),
+        image_request(
+            "evolmm_proposer",
+            row["image"]["bytes"],
+            sampling,
+            n,
+            (seed, round_, "ask", row["image_id"]),
         )
         for row in todo
     ]
@@ -168,12 +169,15 @@ def answer_questions(
         .to_dicts()
     )
     todo = shard.take(todo)
+    n = int(sampling["n"])
     requests = [
-        Request(
-            messages=prompts.render_messages("evolmm_solver", question=row["question"]),
-            images=[png_to_image(row["image"]["bytes"])],
-            sampling=sampling_params(sampling, int(sampling["n"])),
-            seed=request_seed(seed, round_, "solve", row["question_id"]),
+        image_request(
+            "evolmm_solver",
+            row["image"]["bytes"],
+            sampling,
+            n,
+            (seed, round_, "solve", row["question_id"]),
+            question=row["question"],
         )
         for row in todo
     ]

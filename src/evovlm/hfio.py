@@ -243,27 +243,15 @@ def _adapter_use(base: str, local: bool) -> list[str]:
     ]
 
 
-# Each built-in method's role -> the prompt templates it answers (evovlm/templates).
-ROLE_TEMPLATES = {
-    "mmzero": {
-        "proposer": ("proposer",),
-        "coder": ("coder_svg", "coder_python"),
-        "solver": ("solver",),
-    },
-    "evolmm": {"proposer": ("evolmm_proposer",), "solver": ("evolmm_solver",)},
-}
-
-
-def prompt_examples(folder: str | os.PathLike, method: str, roles) -> dict[str, str]:
-    """Per prompt of ``roles``: the text the model sees (the folder's chat template applied to
-    the role's prompt, fields shown as ``{name}``). Empty for a method without known templates."""
+def prompt_examples(folder: str | os.PathLike, templates) -> dict[str, str]:
+    """Per prompt template of ``templates`` (a method's roles' ``Method.templates``): the text the
+    model sees (the folder's chat template applied to the prompt, fields shown as ``{name}``)."""
     import jinja2.meta
 
     from evovlm import prompts
     from evovlm.modeling import load_processor
 
-    templates = ROLE_TEMPLATES.get(method, {})
-    wanted = [t for role in roles for t in templates.get(role, ())]
+    wanted = list(templates)
     if not wanted:
         return {}
     processor = load_processor(folder)

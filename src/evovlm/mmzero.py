@@ -15,7 +15,7 @@ import polars as pl
 from evovlm import parse, prompts
 from evovlm.engines import Request
 from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, frame_from_rows
-from evovlm.stages import Shard, completion_columns, png_to_image, request_seed, sampling_params
+from evovlm.stages import Shard, completion_columns, image_request, request_seed, sampling_params
 
 PROPOSAL_FIELDS = parse.PROPOSAL_TAGS  # the proposal's columns: its six tags (evovlm.parse)
 
@@ -157,11 +157,13 @@ def sample_answers(
     )
     jobs = shard.take([(row, kind) for row in ok for kind in ("easy", "hard")])
     requests = [
-        Request(
-            messages=prompts.render_messages("solver", question=row[f"{kind}_question"]),
-            images=[png_to_image(row["image"]["bytes"])],
-            sampling=sampling_params(sampling, m),
-            seed=request_seed(seed, round_, "answer", f"{row['program_id']}-{kind}"),
+        image_request(
+            "solver",
+            row["image"]["bytes"],
+            sampling,
+            m,
+            (seed, round_, "answer", f"{row['program_id']}-{kind}"),
+            question=row[f"{kind}_question"],
         )
         for row, kind in jobs
     ]

@@ -116,3 +116,19 @@ def png_to_image(data: bytes):
     image = Image.open(io.BytesIO(data))
     image.load()
     return image.convert("RGB")
+
+
+def image_request(
+    template: str, image: bytes, sampling: dict[str, Any], n: int, seed_key: tuple, **fields: Any
+) -> Request:
+    """``n`` samples of prompt ``template`` (``fields`` filled) about one PNG ``image``, seeded by
+    ``seed_key`` = (master seed, round, stage, key) of :func:`request_seed`: the request of every
+    stage that asks about a picture."""
+    from evovlm import prompts
+
+    return Request(
+        messages=prompts.render_messages(template, **fields),
+        images=[png_to_image(image)],
+        sampling=sampling_params(sampling, n),
+        seed=request_seed(*seed_key),
+    )

@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evovlm import prompts, synth
+from evovlm import methods, prompts, synth
 from evovlm.config import schema_dataclass, section_from_dict
+from evovlm.methods import Method, SolverFormat
 
 
 @schema_dataclass("warmup", frozen=True)
@@ -49,16 +50,11 @@ def _assistant(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
-METHOD_ROLES = {
-    "mmzero": ("proposer", "coder_svg", "coder_python", "solver"),
-    "evolmm": ("evolmm_proposer", "evolmm_solver"),
-}
-
-
 def build_examples(
-    n_items: int, seed: int, roles: tuple[str, ...] = METHOD_ROLES["mmzero"], render_cfg=None
+    n_items: int, seed: int, roles: tuple[str, ...], render_cfg=None
 ) -> list[dict[str, Any]]:
-    """Prompt/completion examples for ``roles``, one per role per synth item.
+    """Prompt/completion examples for ``roles`` (built-in prompt templates: a method's
+    ``warmup_roles``), one per role per synth item.
 
     Image roles carry the item's SVG rendered by the project's renderer.
     """
@@ -66,6 +62,8 @@ def build_examples(
 
     from evovlm.render import RenderConfig, render_svg
 
+    if not roles:
+        return []
     render_cfg = render_cfg or RenderConfig(width=224, height=224)
     rng = random.Random(seed)
     topics = list(prompts.DEFAULT_SEED_TOPICS)
@@ -131,19 +129,16 @@ def build_examples(
     return examples
 
 
-# The Solver role of each method: the role a simple-picture item teaches.
-SOLVER_ROLE = {"mmzero": "solver", "evolmm": "evolmm_solver"}
-
-
 def build_see_examples(
     n_items: int,
     seed: int,
-    role: str = "solver",
+    solver: SolverFormat,
     kinds: list[str] | tuple[str, ...] = (),
     render_cfg=None,
 ) -> list[dict[str, Any]]:
-    """One ``role`` example per simple-picture item (:func:`evovlm.synth.generate_see_items`):
-    the question in the role's prompt, the one-word answer in its output format, the picture
+    """One example of the method's ``solver`` per simple-picture item
+    (:func:`evovlm.synth.generate_see_items`): the question in the Solver's prompt, the one-word
+    answer in its output format, the picture
     rendered by the project's renderer. Each example carries its ``kind``; its image is PNG
     bytes (``{"bytes", "path"}``, what a ``datasets.Image`` column stores): tens of thousands of
     decoded pictures would not fit in memory."""
@@ -155,16 +150,12 @@ def build_see_examples(
         rendered = render_svg(item.svg, render_cfg)
         if not rendered.ok:  # the generator's own SVG must render
             raise RuntimeError(f"{item.item_id}: simple picture failed to render: {rendered.error}")
-        if role == "solver":
-            completion = prompts.format_solver(REASONING["easy"], item.answer)
-        else:
-            completion = prompts.format_evolmm_answer("", item.answer)
         examples.append(
             {
-                "role": role,
+                "role": solver.template,
                 "kind": item.kind,
-                "prompt": _user(role, question=item.question),
-                "completion": _assistant(completion),
+                "prompt": _user(solver.template, question=item.question),
+                "completion": _assistant(solver.write(REASONING["easy"], item.answer)),
                 "images": [_png_ref(rendered.png)],
             }
         )
@@ -191,43 +182,28 @@ def _repeat(examples: list[dict], epochs: float, seed: int) -> list[dict]:
     return examples * whole + rest
 
 
-def warmup_model(
-    base: str | Path,
-    out: str | Path,
-    cfg: WarmupConfig,
-    method: str = "mmzero",
-    callbacks: list | None = None,
-) -> dict[str, Any]:
-    """SFT ``base`` on the format examples (and ``warmup.see``'s simple pictures) and save a
-    plain HF folder at ``out`` (atomic). ``callbacks``: transformers ``TrainerCallback``s."""
-    import datasets
-    import torch
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    from evovlm.modeling import load_model, load_processor
-
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    processor = load_processor(base)
-    model = load_model(
-        base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None
-    )
-    model.train()
-    examples = build_examples(cfg.items, cfg.seed, METHOD_ROLES[method])
+def warmup_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
+    """The method's format examples (its ``warmup_roles``, then its own ``warmup_examples``) and,
+    with ``warmup.see``, its Solver's simple pictures."""
+    examples = build_examples(cfg.items, cfg.seed, method.warmup_roles)
+    if method.warmup_examples is not None:
+        examples += method.warmup_examples(cfg.items, cfg.seed)
     see_items = int(cfg.see.get("items", 0))
     if see_items:
+        if method.solver is None:
+            raise ValueError(f"warmup.see.items: method {method.name!r} has no Solver to teach")
         # Many distinct pictures, each seen once, beside the format examples repeated
         # ``epochs`` times, all in one shuffled pass.
         see = build_see_examples(
-            see_items, cfg.seed, SOLVER_ROLE[method], tuple(cfg.see.get("kinds") or ())
+            see_items, cfg.seed, method.solver, tuple(cfg.see.get("kinds") or ())
         )
         examples = _repeat(examples, cfg.epochs, cfg.seed) + see
-    # Drop (rather than truncate) examples over max_length: a truncated program or tag block
-    # would teach the model never to close it.
+    return examples
+
+
+def drop_too_long(examples: list[dict], processor, max_length: int) -> tuple[list[dict], int]:
+    """(the examples within ``max_length`` tokens, how many were dropped). Dropped rather than
+    truncated: a truncated program or tag block would teach the model never to close it."""
     tok = processor.tokenizer
     image_tokens = 64
 
@@ -238,23 +214,34 @@ def warmup_model(
         )
 
     lengths = [n_tokens(ex) for ex in examples]
-    dropped = sum(n > cfg.max_length for n in lengths)
-    examples = [ex for ex, n in zip(examples, lengths, strict=True) if n <= cfg.max_length]
-    roles = {}
-    for ex in examples:
-        roles[ex["role"]] = roles.get(ex["role"], 0) + 1
-    if see_items:
+    kept = [ex for ex, n in zip(examples, lengths, strict=True) if n <= max_length]
+    return kept, sum(n > max_length for n in lengths)
+
+
+def _dataset(examples: list[dict], see: bool):
+    """The examples as a ``datasets.Dataset`` of prompt, completion and images."""
+    import datasets
+    from datasets import Dataset
+
+    if see:
         # Every picture as PNG bytes in an Image column: decoded only when a batch needs it.
         for ex in examples:
             ex["images"] = [im if isinstance(im, dict) else _png_ref(im) for im in ex["images"]]
     dataset = Dataset.from_list(
         [{k: ex[k] for k in ("prompt", "completion", "images")} for ex in examples]
     )
-    if see_items:
+    if see:
         dataset = dataset.cast_column("images", datasets.List(datasets.Image()))
-    args = SFTConfig(
-        output_dir=str(tmp / "_trainer"),
-        num_train_epochs=1 if see_items else cfg.epochs,
+    return dataset
+
+
+def _sft_config(cfg: WarmupConfig, output_dir: Path, see: bool):
+    import torch
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        num_train_epochs=1 if see else cfg.epochs,
         per_device_train_batch_size=cfg.batch_size,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
@@ -272,23 +259,14 @@ def warmup_model(
         # A few-MB model: activations are small, recomputing them only costs time.
         gradient_checkpointing=False,
     )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=processor,
-        callbacks=callbacks,
-    )
-    result = trainer.train()
-    shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-    model.eval()
-    model.save_pretrained(tmp)
-    processor.save_pretrained(tmp)
-    for name in ("evovlm_tiny.json",):
-        if (Path(base) / name).exists():
-            shutil.copy(Path(base) / name, tmp / name)
+
+
+def _summary(cfg, examples, dropped, result, trainer, seconds: float, see: bool) -> dict:
+    roles: dict[str, int] = {}
+    for ex in examples:
+        roles[ex["role"]] = roles.get(ex["role"], 0) + 1
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    summary = {
+    return {
         "config": dataclasses.asdict(cfg),
         "examples": len(examples),
         "examples_dropped_too_long": dropped,
@@ -296,18 +274,69 @@ def warmup_model(
         "see_examples_per_kind": {
             kind: sum(ex.get("kind") == kind for ex in examples) for kind in synth.SEE_KINDS
         }
-        if see_items
+        if see
         else {},
         "steps": int(result.global_step),
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(seconds, 1),
     }
-    (tmp / "evovlm_warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _save(model, processor, base: Path, tmp: Path, out: Path, summary: dict) -> None:
+    """Save the model, its processor and the summary in ``tmp``, then move it to ``out``."""
     from evovlm.hfio import honour_umask
 
+    model.eval()
+    model.save_pretrained(tmp)
+    processor.save_pretrained(tmp)
+    for name in ("evovlm_tiny.json",):
+        if (base / name).exists():
+            shutil.copy(base / name, tmp / name)
+    (tmp / "evovlm_warmup.json").write_text(json.dumps(summary, indent=2) + "\n")
     honour_umask(tmp)  # safetensors writes its files 0600
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
+
+
+def warmup_model(
+    base: str | Path,
+    out: str | Path,
+    cfg: WarmupConfig,
+    method: str = "mmzero",
+    callbacks: list | None = None,
+) -> dict[str, Any]:
+    """SFT ``base`` on ``method``'s format examples (and ``warmup.see``'s simple pictures) and
+    save a plain HF folder at ``out`` (atomic). ``callbacks``: transformers ``TrainerCallback``s."""
+    import torch
+    from trl import SFTTrainer
+
+    from evovlm.modeling import load_model, load_processor
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    processor = load_processor(base)
+    model = load_model(
+        base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None
+    )
+    model.train()
+    see = bool(int(cfg.see.get("items", 0)))
+    examples, dropped = drop_too_long(
+        warmup_examples(cfg, methods.get(method)), processor, cfg.max_length
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=_sft_config(cfg, tmp / "_trainer", see),
+        train_dataset=_dataset(examples, see),
+        processing_class=processor,
+        callbacks=callbacks,
+    )
+    result = trainer.train()
+    shutil.rmtree(tmp / "_trainer", ignore_errors=True)
+    summary = _summary(cfg, examples, dropped, result, trainer, time.perf_counter() - start, see)
+    _save(model, processor, Path(base), tmp, out, summary)
     return summary

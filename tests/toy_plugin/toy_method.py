@@ -1,22 +1,27 @@
 """A toy third method, defined only in the tests: one role (``speaker``), one generation rule
-(``toy_reply`` in toy.smk), one template. The reward is verifiable and continuous: the share of
-vowels among the reply's letters. Loaded by the config key ``plugins: [toy_method]`` with this
-folder on the Python path; nothing in the package or the workflow names it.
+(``toy_reply`` in toy.smk), two templates. The reward is verifiable and continuous: the share of
+vowels among the reply's letters. The speaker is also the toy's Solver: evaluation asks it the
+benchmark's questions about a picture and reads the word after ``Answer:``; the format warm-up
+teaches both formats. Loaded by the config key ``plugins: [toy_method]`` with this folder on the
+Python path; nothing in the package or the workflow names it.
 """
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
 from evovlm import prompts, train
-from evovlm.methods import Method, register
+from evovlm.methods import Method, SolverFormat, register
 from evovlm.schema import LOGPROBS, TOKENS, TableSpec
 
 HERE = Path(__file__).resolve().parent
 prompts.register_template("toy_speaker", HERE / "templates" / "toy_speaker.jinja")
+prompts.register_template("toy_solver", HERE / "templates" / "toy_solver.jinja", image=True)
 
 REPLIES = TableSpec(
     "toy_replies",
@@ -55,7 +60,6 @@ def score(tables, reward_cfg=None):
 def summarize(tables, scored, trained, timings, extra=None):
     rewards = scored["speaker"]["reward"]
     return {
-        "method": "toy",
         "funnel": {"replies": tables["replies"].height},
         "rates": {"vowel_share": float(rewards.mean()) if rewards.len() else None},
         "training": trained,
@@ -66,6 +70,38 @@ def summarize(tables, scored, trained, timings, extra=None):
 def role_samples(tables, scored, options=None):
     return {"speaker": train.sample_rows(tables["replies"], "reply_id", scored["speaker"])}
 
+
+SENTENCES = ("A cat sat on a mat.", "Aunt Eve ate an apple.", "Our idea is easy.")
+
+
+def warmup_examples(n_items: int, seed: int) -> list[dict]:
+    """The speaker's format: one short sentence per prompt (a text-only example per item)."""
+    rng = random.Random(seed)
+    return [
+        {
+            "role": "toy_speaker",
+            "prompt": prompts.render_messages("toy_speaker", topic=f"topic {i}"),
+            "completion": [
+                {"role": "assistant", "content": [{"type": "text", "text": rng.choice(SENTENCES)}]}
+            ],
+            "images": [],
+        }
+        for i in range(n_items)
+    ]
+
+
+def solver_answer(text: str | None) -> tuple[str | None, bool]:
+    """The words after the last ``Answer:``; format = the marker is there."""
+    found = re.findall(r"Answer:\s*(.*)", text or "")
+    return (found[-1].strip() or None, True) if found else (None, False)
+
+
+SOLVER = SolverFormat(
+    role="speaker",
+    template="toy_solver",
+    extract=solver_answer,
+    write=lambda reasoning, answer: f"Answer: {answer}",
+)
 
 _SAMPLING = {
     "type": "object",
@@ -101,5 +137,8 @@ TOY = register(
         },
         specs={"toy_replies": REPLIES},
         report=False,
+        solver=SOLVER,
+        warmup_examples=warmup_examples,
+        rates=("vowel_share",),
     )
 )

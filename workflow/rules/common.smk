@@ -385,7 +385,7 @@ def eval_policies():
 def eval_policy_path(wildcards):
     if wildcards.policy == "base":
         return base_model()
-    return f"results/{wildcards.policy}/checkpoint/{lineage('solver')}"
+    return f"results/{wildcards.policy}/checkpoint/{lineage(METHOD_PLUGIN.solver.role)}"
 
 
 def eval_policy_input(wildcards):
@@ -418,9 +418,10 @@ def all_targets():
 
 
 def pseudolabel_enabled():
-    """The pseudo-label check needs MM-Zero and the built-in procedural benchmark items."""
+    """The pseudo-label check needs a method that makes them (MM-Zero) and the built-in
+    procedural benchmark items."""
     return (
-        METHOD == "mmzero"
+        METHOD_PLUGIN.pseudolabels
         and config["eval"]["enabled"]
         and config["eval"]["builtin_items"] > 0
     )

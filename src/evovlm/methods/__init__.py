@@ -4,9 +4,13 @@ A method names its roles, the round tables its scoring reads (name -> table spec
 a round, how it summarises one, and how its scored samples become each role's training rows. The
 generic rules (``score_rewards``, ``summarize_round``, ``train_policy``) and their scripts look
 the method up by ``config["method"]`` and call it; only the generation rules differ per method.
-A new method is a module that calls :func:`register`: besides the functions above it names its
-generation stages (stage -> table spec), the Snakemake file with its generation rules, its config
-section's JSON schema and its table specs and prompt templates. A module outside the package is
+What other modules would otherwise look up by method name is a field here too: the Solver's
+answer format (:class:`SolverFormat`: evaluation and the warm-up's simple pictures), the format
+warm-up's roles and examples, the rates ``evovlm compare`` shows, the round's gallery, each role's
+prompt templates (the model card) and the "auto" train settings. A new method is a module that
+calls :func:`register`: besides the functions above it names its generation stages (stage ->
+table spec), the Snakemake file with its generation rules, its config section's JSON schema and
+its table specs and prompt templates. A module outside the package is
 loaded by the config key ``plugins`` (:func:`load_plugins`); nothing else in the workflow changes.
 """
 
@@ -20,6 +24,21 @@ from typing import Any
 import polars as pl
 
 Frames = Mapping[str, pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class SolverFormat:
+    """How a method's Solver answers a question about a picture: what evaluation asks and reads,
+    and what the warm-up's simple-picture items teach it to write."""
+
+    # the role whose policy is evaluated (a lineage: results/round_{r}/checkpoint/<role>)
+    role: str
+    # the prompt template it is asked with (``question`` its one field)
+    template: str
+    # the reply -> (the prediction, whether the reply kept the format)
+    extract: Callable[[str | None], tuple[str | None, bool]]
+    # (reasoning, answer) -> a reply in that format
+    write: Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,24 @@ class Method:
     specs: Mapping[str, Any] = field(default_factory=dict)
     # whether the report's per-round gallery and figures apply (they read MM-Zero/EvoLMM tables)
     report: bool = True
+    # the Solver's answer format (evaluation and the warm-up's simple pictures); None: no Solver
+    solver: SolverFormat | None = None
+    # the format warm-up of the embedded model: the built-in prompt templates whose examples
+    # evovlm.warmup.build_examples writes, and a plug-in's own (n_items, seed) -> examples
+    warmup_roles: tuple[str, ...] = ()
+    warmup_examples: Callable[[int, int], list[dict[str, Any]]] | None = None
+    # the rates (metrics.json ``rates`` keys) that `evovlm compare` sets side by side
+    rates: tuple[str, ...] = ()
+    # (round, tables, rewards, k, seed) -> the round's gallery page (HTML); None: no gallery
+    gallery: Callable[..., str] | None = None
+    # role -> the prompt templates it answers (the model card shows them)
+    templates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # whether the report checks pseudo-labels (the Solver's majority vote on the benchmark items)
+    pseudolabels: bool = False
+
+    def role_templates(self, roles: Iterable[str]) -> list[str]:
+        """The prompt templates ``roles`` answer, in order."""
+        return [t for role in roles for t in self.templates.get(role, ())]
 
 
 REGISTRY: dict[str, Method] = {}

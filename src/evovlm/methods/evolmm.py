@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import metrics, rewards, train
-from evovlm.methods import Method, register
+from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm.methods import Method, SolverFormat, register
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -40,6 +40,28 @@ def sample_options(config) -> dict[str, Any]:
     return {"update_ratio": {"proposer": ["solver", ratio]}} if ratio > 1 else {}
 
 
+def gallery(round_, tables, scored, k, seed) -> str:
+    return report.evolmm_gallery(
+        round_, tables["images"], tables["questions"], tables["answers"], scored, k=k, seed=seed
+    )
+
+
+def solver_answer(text: str | None) -> tuple[str | None, bool]:
+    """EvoLMM's extraction (``<answer>`` tag, else the last line); format = a closed tag."""
+    closed = isinstance(text, str) and "<answer>" in text and "</answer>" in text
+    return parse.parse_answer_tag(text), closed
+
+
+def solver_reply(reasoning: str, answer: str) -> str:
+    """The answer alone in its tag (the warm-up teaches no reasoning text here)."""
+    return prompts.format_evolmm_answer("", answer)
+
+
+# The Solver answers inside <answer>...</answer>.
+SOLVER = SolverFormat(
+    role="solver", template="evolmm_solver", extract=solver_answer, write=solver_reply
+)
+
 EVOLMM = register(
     Method(
         name="evolmm",
@@ -53,5 +75,10 @@ EVOLMM = register(
         stages={"questions": "questions", "answers": "evolmm_answers"},
         train_defaults=train.METHOD_TRAIN_DEFAULTS["evolmm"],
         summary_files={"images_stats": "images.json"},
+        solver=SOLVER,
+        warmup_roles=("evolmm_proposer", "evolmm_solver"),
+        rates=("parse_rate", "mean_answer_share", "mean_entropy", "entropy_band_share"),
+        gallery=gallery,
+        templates={"proposer": ("evolmm_proposer",), "solver": ("evolmm_solver",)},
     )
 )

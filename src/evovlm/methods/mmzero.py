@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import metrics, rewards, train
-from evovlm.methods import Method, register
+from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm.methods import Method, SolverFormat, register
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -53,6 +53,24 @@ def sample_options(config):
     }
 
 
+def gallery(round_, tables, scored, k, seed) -> str:
+    return report.mmzero_gallery(
+        round_,
+        tables["proposals"],
+        tables["programs"],
+        tables["renders"],
+        tables["answers"],
+        scored,
+        k=k,
+        seed=seed,
+    )
+
+
+# The Solver thinks in <think>, then gives its answer in the last \boxed{}.
+SOLVER = SolverFormat(
+    role="solver", template="solver", extract=parse.parse_solver, write=prompts.format_solver
+)
+
 MMZERO = register(
     Method(
         name="mmzero",
@@ -70,5 +88,15 @@ MMZERO = register(
         stages={"proposals": "proposals", "programs": "programs", "answers": "answers"},
         sample_options=sample_options,
         train_defaults=train.METHOD_TRAIN_DEFAULTS["mmzero"],
+        solver=SOLVER,
+        warmup_roles=("proposer", "coder_svg", "coder_python", "solver"),
+        rates=("parse_rate", "render_rate", "solver_agreement", "solvability", "difficulty"),
+        gallery=gallery,
+        templates={
+            "proposer": ("proposer",),
+            "coder": ("coder_svg", "coder_python"),
+            "solver": ("solver",),
+        },
+        pseudolabels=True,
     )
 )

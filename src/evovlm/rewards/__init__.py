@@ -8,7 +8,8 @@
 - :mod:`evovlm.rewards.mmzero`: the per-image agreement table, the Proposer, Coder and Solver
   components (:data:`COMPONENTS`) and ``score_mmzero``.
 - :mod:`evovlm.rewards.evolmm`: shares, majority, length factor and entropy per question, the
-  Solver rewards by name (:data:`EVOLMM_SOLVER_REWARDS`) and ``score_evolmm``.
+  components by the name ``rewards.evolmm.components`` gives them (:data:`EVOLMM_COMPONENTS`) and
+  ``score_evolmm``.
 
 ``score_mmzero`` and ``score_evolmm`` return one frame per role with every reward component in
 its own column, so a user can see why a sample scored what it did. Changing a reward means
@@ -32,6 +33,7 @@ from evovlm.rewards.common import (
     combine,
 )
 from evovlm.rewards.evolmm import (
+    EVOLMM_COMPONENTS,
     EVOLMM_SOLVER_REWARDS,
     answer_entropy,
     evolmm_proposer_rewards,
@@ -56,6 +58,7 @@ from evovlm.rewards.mmzero import (
 
 __all__ = [
     "COMPONENTS",
+    "EVOLMM_COMPONENTS",
     "EVOLMM_DEFAULTS",
     "EVOLMM_SOLVER_REWARDS",
     "MMZERO_DEFAULTS",

@@ -2,9 +2,10 @@
 combined, and the frame helpers of the scoring pass.
 
 A :class:`Component` is one named term of a role's reward: a function over the role's whole
-table that returns one column, and the config field holding its weight. ``score_mmzero`` stores
-each component in its own column and the reward is ``sum_c weight_c * column_c`` (a missing value
-counts 0), in the order the role's components are listed: :func:`combine`.
+table that returns one column, and the config field holding its weight (none: weight 1).
+``score_mmzero`` and ``score_evolmm`` compute each component as its own column and the reward is
+``sum_c weight_c * column_c`` (a missing value counts 0), in the order the role's components are
+listed: :func:`combine`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ def _from_dict(cls: type[_C], data: Mapping[str, Any] | None) -> _C:
     values = {}
     for name, value in data.items():
         default = getattr(cls, name)
-        if isinstance(default, str):
+        if default is None or isinstance(default, tuple | list):  # a list of names, or none
+            if value is not None and (
+                not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value)
+            ):
+                raise ValueError(f"{cls.__name__}.{name} must be a list of names, got {value!r}")
+            values[name] = None if value is None else tuple(value)
+        elif isinstance(default, str):
             if not isinstance(value, str):
                 raise ValueError(f"{cls.__name__}.{name} must be a string, got {value!r}")
             values[name] = value
@@ -83,13 +90,14 @@ class EvoLMMRewardConfig(_RewardConfig):
     _section = "rewards.evolmm"
 
     def validate(self) -> None:
-        from evovlm.rewards.evolmm import EVOLMM_SOLVER_REWARDS
+        from evovlm.rewards.evolmm import EVOLMM_SOLVER_REWARDS, check_components
 
         if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
             raise ValueError(
                 f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
                 f"got {self.solver_reward!r}"
             )
+        check_components(self)
         if self.entropy_sigma <= 0:
             raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
         if self.length_scale_words <= 0:
@@ -111,7 +119,7 @@ class Component:
     ``name``), ``weight`` the config field that multiplies it in the reward."""
 
     name: str
-    weight: str
+    weight: str | None  # None: the term counts as it is (weight 1)
     compute: Callable[[pl.DataFrame, Any], pl.Series]
 
 
@@ -126,9 +134,9 @@ def combine(components: Sequence[Component], cfg) -> pl.Expr:
     """``sum_c weight_c * column_c`` in the components' order, a missing value counting 0."""
     total = None
     for component in components:
-        term = pl.col(component.name).cast(pl.Float64).fill_null(0.0) * float(
-            getattr(cfg, component.weight)
-        )
+        term = pl.col(component.name).cast(pl.Float64).fill_null(0.0)
+        if component.weight is not None:
+            term = term * float(getattr(cfg, component.weight))
         total = term if total is None else total + term
     return pl.lit(0.0) if total is None else total
 

@@ -1,11 +1,12 @@
-"""EvoLMM rewards: continuous self-consistency of the Solver's answers to one question.
+r"""EvoLMM rewards: continuous self-consistency of the Solver's answers to one question.
 
 :func:`score_evolmm` groups the answers by question once and computes each column once: the
 answer's share p(a) = count(a) / N, the majority vote, the length factor (Solver) and the entropy
-of the answer clusters (Proposer). The Solver's reward is the function that
-``rewards.evolmm.solver_reward`` names in :data:`EVOLMM_SOLVER_REWARDS`, over those columns; the
-Proposer's is a Gaussian of the entropy. The list functions score one question's answers through
-the same code.
+of the answer clusters (Proposer). Each role's reward is the sum of its :class:`Component`\ s over
+those columns, named by ``rewards.evolmm.components`` in :data:`EVOLMM_COMPONENTS` (as open-r1
+names its reward functions): by default the Proposer's Gaussian of the entropy and the Solver's
+reward that ``rewards.evolmm.solver_reward`` names. The list functions score one question's
+answers through the same code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import polars as pl
 from evovlm.grade import DEFAULT_REL_TOL, agreement, cluster_answers, grade, is_placeholder
 from evovlm.rewards.common import (
     EVOLMM_DEFAULTS,
+    Component,
     EvoLMMRewardConfig,
+    add_components,
+    combine,
     floats,
     left_join,
     require,
@@ -110,11 +114,60 @@ def proposer_reward(table: pl.DataFrame, cfg: EvoLMMRewardConfig) -> pl.Series:
     )
 
 
+# The components by the name ``rewards.evolmm.components`` gives them: (role, component). Each
+# counts as it is (no weight field): a role's reward is the sum of its named components.
+EVOLMM_COMPONENTS: dict[str, tuple[str, Component]] = {
+    "entropy": ("proposer", Component("entropy_reward", None, proposer_reward)),
+    "continuous": ("solver", Component("continuous_reward", None, continuous_solver_reward)),
+    "majority": ("solver", Component("majority_reward", None, majority_solver_reward)),
+}
+
 # rewards.evolmm.solver_reward -> the Solver's reward over its table.
 EVOLMM_SOLVER_REWARDS: dict[str, Callable[[pl.DataFrame, EvoLMMRewardConfig], pl.Series]] = {
-    "continuous": continuous_solver_reward,
-    "majority": majority_solver_reward,
+    name: component.compute
+    for name, (role, component) in EVOLMM_COMPONENTS.items()
+    if role == "solver"
 }
+
+
+def component_names(cfg: EvoLMMRewardConfig) -> tuple[str, ...]:
+    """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer and
+    the reward ``solver_reward`` names for the Solver."""
+    return cfg.components if cfg.components is not None else ("entropy", cfg.solver_reward)
+
+
+def check_components(cfg: EvoLMMRewardConfig) -> None:
+    """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
+    named once, and each role gets one at least."""
+    key = "rewards.evolmm.components"
+    names = component_names(cfg)
+    known = ", ".join(sorted(EVOLMM_COMPONENTS))
+    for name in names:
+        if name not in EVOLMM_COMPONENTS:
+            raise ValueError(f"{key}: unknown component {name!r}; known: {known}")
+        if names.count(name) > 1:
+            raise ValueError(f"{key}: {name!r} is named twice")
+    for role in ("proposer", "solver"):
+        if not any(EVOLMM_COMPONENTS[name][0] == role for name in names):
+            of_role = [n for n, (r, _c) in EVOLMM_COMPONENTS.items() if r == role]
+            raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
+    if cfg.components is not None and cfg.solver_reward != EVOLMM_DEFAULTS.solver_reward:
+        raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
+
+
+def role_components(cfg: EvoLMMRewardConfig) -> dict[str, tuple[Component, ...]]:
+    """Role -> the components of its reward, in the order the config names them."""
+    names = component_names(cfg)
+    return {
+        role: tuple(EVOLMM_COMPONENTS[n][1] for n in names if EVOLMM_COMPONENTS[n][0] == role)
+        for role in ("proposer", "solver")
+    }
+
+
+def _with_reward(table: pl.DataFrame, components, cfg) -> pl.DataFrame:
+    """Add the components' columns and their sum as ``reward``."""
+    table = add_components(table, components, cfg)
+    return table.with_columns(combine(components, cfg).alias("reward"))
 
 
 def _solver_table(
@@ -231,7 +284,7 @@ def score_evolmm(
     Rows are sorted by ``sample_id``; a question's answers are clustered in input order.
     """
     rel = cfg.grade_rel_tol
-    solver_reward = EVOLMM_SOLVER_REWARDS[cfg.solver_reward]
+    components = role_components(cfg)
     qs = require(questions, "questions", ["question_id", "group_id", "parse_ok", "question"])
     answer_rows = require(
         answers, "answers", ["answer_id", "question_id", "answer", "words_before_answer"]
@@ -259,7 +312,7 @@ def score_evolmm(
         pl.col("agreement").fill_null(0.0),
         pl.col("question_id").alias("sample_id"),
     )
-    proposer = proposer.with_columns(proposer_reward(proposer, cfg))
+    proposer = _with_reward(proposer, components["proposer"], cfg)
 
     flat = groups.explode("answer_id", "answer", "words_before_answer")
     solver = pl.concat(
@@ -273,7 +326,7 @@ def score_evolmm(
         ],
         how="horizontal",
     ).with_columns(pl.col("share").is_not_null().alias("answer_valid"))
-    solver = solver.with_columns(solver_reward(solver, cfg))
+    solver = _with_reward(solver, components["solver"], cfg)
     return {
         "proposer": rows_frame(proposer, _EVOLMM_PROPOSER_SCHEMA),
         "solver": rows_frame(solver, _EVOLMM_SOLVER_SCHEMA),
