@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from evovlm import compare, pseudolabel, report, synth
+from evovlm import compare, report, synth
 from evovlm.config import ConfigError, load_schema, validate_config
 from evovlm.evaluate import (
     BenchmarkError,
@@ -24,6 +24,7 @@ from evovlm.evaluate import (
     mcnemar_exact,
     paired_table,
 )
+from evovlm.methods.mmzero import pseudolabel
 from evovlm.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
 from tests.conftest import REPO

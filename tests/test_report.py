@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from evovlm import hfio, pseudolabel, report
+from evovlm import hfio, report
+from evovlm.methods.mmzero import pseudolabel
 from evovlm.rewards import MMZeroRewardConfig
 from evovlm.schema import RENDERS, frame_from_rows, write_parquet
 

@@ -443,7 +443,7 @@ def check_image_dir(config: dict) -> None:
     folder = config.get("evolmm", {}).get("image_dir", EMBEDDED)
     if folder == EMBEDDED:
         return
-    from evovlm.evolmm import IMAGE_SUFFIXES, first_readable_image
+    from evovlm.methods.evolmm.stages import IMAGE_SUFFIXES, first_readable_image
 
     key = f"config key 'evolmm.image_dir': folder {folder!r}"
     fix = f"fix: point it at a folder of images ({', '.join(sorted(IMAGE_SUFFIXES))}) or 'embedded'"

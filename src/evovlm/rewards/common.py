@@ -90,7 +90,7 @@ class EvoLMMRewardConfig(_RewardConfig):
     _section = "rewards.evolmm"
 
     def validate(self) -> None:
-        from evovlm.rewards.evolmm import EVOLMM_SOLVER_REWARDS, check_components
+        from evovlm.methods.evolmm.rewards import EVOLMM_SOLVER_REWARDS, check_components
 
         if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
             raise ValueError(

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm import metrics, parse, prompts, report, train
 from evovlm.methods import Method, SolverFormat, register
+from evovlm.methods.evolmm import rewards
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm import metrics, parse, prompts, report, train
 from evovlm.methods import Method, SolverFormat, register
+from evovlm.methods.mmzero import rewards
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from evovlm.grade import DEFAULT_REL_TOL, agreement, grade, is_placeholder
-from evovlm.rewards.bleu import bleu_clusters
+from evovlm.methods.mmzero.bleu import bleu_clusters
 from evovlm.rewards.common import (
     MMZERO_DEFAULTS,
     Component,
