@@ -16,9 +16,12 @@ import time
 import polars as pl
 
 from evovlm.methods.mmzero.bleu import bleu_clusters, bleu_clusters_reference
-from evovlm.methods.mmzero.rewards import score_mmzero, text_diversity_penalties
+from evovlm.methods.mmzero.rewards import (
+    MMZeroRewardConfig,
+    score_mmzero,
+    text_diversity_penalties,
+)
 from evovlm.parse import PROPOSAL_TAGS
-from evovlm.rewards import MMZeroRewardConfig
 
 TOPICS = "sales revenue temperature rainfall population traffic votes profit costs scores".split()
 CHARTS = "bar chart|line chart|pie chart|scatter plot|table|timeline|map|flow diagram".split("|")

@@ -16,7 +16,7 @@ if __name__ == "__main__":
 
     from evovlm import metrics
     from evovlm.methods.mmzero import pseudolabel
-    from evovlm.rewards import MMZeroRewardConfig
+    from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
     from evovlm.schema import BENCHMARK, write_parquet
     from evovlm.stages import engine_from_config
     from evovlm.tables import read_or_exit

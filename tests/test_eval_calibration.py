@@ -25,7 +25,7 @@ from evovlm.evaluate import (
     paired_table,
 )
 from evovlm.methods.mmzero import pseudolabel
-from evovlm.rewards import MMZeroRewardConfig
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
 from tests.conftest import REPO
 

@@ -9,8 +9,7 @@ import polars as pl
 import pytest
 
 from evovlm import methods
-from evovlm.methods.mmzero.rewards import score_mmzero
-from evovlm.rewards import MMZeroRewardConfig
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig, score_mmzero
 
 
 def test_builtin_methods_are_registered_with_their_roles_and_tables():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from evovlm.methods.evolmm.rewards import score_evolmm
-from evovlm.methods.mmzero.rewards import score_mmzero
+from evovlm.methods.evolmm.rewards import EvoLMMRewardConfig, score_evolmm
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig, score_mmzero
 from evovlm.metrics import evolmm_rates, mmzero_coevolution_rates, summarize_mmzero
-from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig
 
 
 def _round():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from evovlm import hfio, report
 from evovlm.methods.mmzero import pseudolabel
-from evovlm.rewards import MMZeroRewardConfig
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import RENDERS, frame_from_rows, write_parquet
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from evovlm.methods.evolmm.rewards import (
     EVOLMM_SOLVER_REWARDS,
+    EvoLMMRewardConfig,
     answer_entropy,
     evolmm_proposer_rewards,
     evolmm_solver_rewards,
@@ -29,6 +30,7 @@ from evovlm.methods.mmzero.bleu import (
 )
 from evovlm.methods.mmzero.rewards import (
     COMPONENTS,
+    MMZeroRewardConfig,
     content_type_penalties,
     difficulty,
     mid_band,
@@ -39,7 +41,6 @@ from evovlm.methods.mmzero.rewards import (
     text_diversity_penalties,
     visual_verification,
 )
-from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig
 
 approx = pytest.approx
 

@@ -1,5 +1,6 @@
-"""What every method's rewards share: the reward configs, reward components and how they are
-combined, and the frame helpers of the scoring pass.
+"""What every method's rewards share: the base of the reward configs (each method's own config
+sits with its rewards), reward components and how they are combined, and the frame helpers of the
+scoring pass.
 
 A :class:`Component` is one named term of a role's reward: a function over the role's whole
 table that returns one column, and the config field holding its weight (none: weight 1).
@@ -15,8 +16,6 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import polars as pl
-
-from evovlm.config import schema_dataclass
 
 _C = TypeVar("_C")
 
@@ -52,7 +51,7 @@ def _from_dict(cls: type[_C], data: Mapping[str, Any] | None) -> _C:
     return config
 
 
-class _RewardConfig:
+class RewardConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None):
         """Build from the ``rewards.<method>`` config mapping; ValueError on an unknown key."""
@@ -63,50 +62,6 @@ class _RewardConfig:
             raise ValueError(f"{self._section}.grade_rel_tol must be >= 0")
 
     _section = "rewards"
-
-
-@schema_dataclass("rewards.mmzero", frozen=True)
-class MMZeroRewardConfig(_RewardConfig):
-    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from docs/spec.md.
-    Each key, its default and its help are declared once, in the schema's ``rewards.mmzero``."""
-
-    _section = "rewards.mmzero"
-
-    def validate(self) -> None:
-        if not 0 < self.diversity_threshold <= 1:
-            raise ValueError("rewards.mmzero.diversity_threshold must be in (0, 1]")
-        if not 0 <= self.content_type_share < 1:
-            raise ValueError("rewards.mmzero.content_type_share must be in [0, 1)")
-        if not self.hard_agreement_min <= self.hard_agreement_max:
-            raise ValueError("rewards.mmzero.hard_agreement_min must not exceed hard_agreement_max")
-        super().validate()
-
-
-@schema_dataclass("rewards.evolmm", frozen=True)
-class EvoLMMRewardConfig(_RewardConfig):
-    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
-    Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
-
-    _section = "rewards.evolmm"
-
-    def validate(self) -> None:
-        from evovlm.methods.evolmm.rewards import EVOLMM_SOLVER_REWARDS, check_components
-
-        if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
-            raise ValueError(
-                f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
-                f"got {self.solver_reward!r}"
-            )
-        check_components(self)
-        if self.entropy_sigma <= 0:
-            raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
-        if self.length_scale_words <= 0:
-            raise ValueError("rewards.evolmm.length_scale_words must be > 0")
-        super().validate()
-
-
-MMZERO_DEFAULTS = MMZeroRewardConfig()
-EVOLMM_DEFAULTS = EvoLMMRewardConfig()
 
 
 # ---------------------------------------------------------------------------------------------

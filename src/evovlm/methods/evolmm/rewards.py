@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
+from evovlm.config import schema_dataclass
 from evovlm.grade import DEFAULT_REL_TOL, agreement, cluster_answers, grade, is_placeholder
 from evovlm.rewards.common import (
-    EVOLMM_DEFAULTS,
     Component,
-    EvoLMMRewardConfig,
+    RewardConfig,
     add_components,
     combine,
     floats,
@@ -29,6 +29,34 @@ from evovlm.rewards.common import (
     require,
     rows_frame,
 )
+
+# ---------------------------------------------------------------------------------------------
+# The config (rewards.evolmm)
+
+
+@schema_dataclass("rewards.evolmm", frozen=True)
+class EvoLMMRewardConfig(RewardConfig):
+    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
+    Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
+
+    _section = "rewards.evolmm"
+
+    def validate(self) -> None:
+        if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
+            raise ValueError(
+                f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
+                f"got {self.solver_reward!r}"
+            )
+        check_components(self)
+        if self.entropy_sigma <= 0:
+            raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
+        if self.length_scale_words <= 0:
+            raise ValueError("rewards.evolmm.length_scale_words must be > 0")
+        super().validate()
+
+
+EVOLMM_DEFAULTS = EvoLMMRewardConfig()
+
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (one question's answers)
