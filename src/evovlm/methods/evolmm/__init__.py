@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, train
+from evovlm import parse, prompts, report, train
 from evovlm.methods import Method, SolverFormat, register
-from evovlm.methods.evolmm import rewards
+from evovlm.methods.evolmm import rewards, summary
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -23,7 +23,7 @@ def score(tables, reward_cfg=None):
 
 def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
     image_stats = json.loads(Path(extra["images_stats"]).read_text()) if extra else {}
-    return metrics.summarize_evolmm(
+    return summary.summarize_evolmm(
         image_stats, tables["questions"], tables["answers"], scored, trained, timings
     )
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, train
+from evovlm import parse, prompts, report, train
 from evovlm.methods import Method, SolverFormat, register
-from evovlm.methods.mmzero import rewards
+from evovlm.methods.mmzero import rewards, summary
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -22,7 +22,7 @@ def score(tables, reward_cfg=None):
 
 
 def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
-    return metrics.summarize_mmzero(
+    return summary.summarize_mmzero(
         tables["proposals"],
         tables["programs"],
         tables["renders"],
