@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import parse, prompts, report, train
+from evovlm import parse, prompts, train
 from evovlm.methods import Method, SolverFormat, register
 from evovlm.methods.evolmm import rewards, summary
+from evovlm.methods.evolmm.gallery import evolmm_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -42,7 +43,7 @@ def sample_options(config) -> dict[str, Any]:
 
 
 def gallery(round_, tables, scored, k, seed) -> str:
-    return report.evolmm_gallery(
+    return evolmm_gallery(
         round_, tables["images"], tables["questions"], tables["answers"], scored, k=k, seed=seed
     )
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import parse, prompts, report, train
+from evovlm import parse, prompts, train
 from evovlm.methods import Method, SolverFormat, register
 from evovlm.methods.mmzero import rewards, summary
+from evovlm.methods.mmzero.gallery import mmzero_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -55,7 +56,7 @@ def sample_options(config):
 
 
 def gallery(round_, tables, scored, k, seed) -> str:
-    return report.mmzero_gallery(
+    return mmzero_gallery(
         round_,
         tables["proposals"],
         tables["programs"],
