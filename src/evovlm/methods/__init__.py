@@ -13,68 +13,25 @@ loaded by the config key ``plugins`` (:func:`load_plugins`); nothing else in the
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import polars as pl
+from evovlm.methods.base import REGISTRY, Frames, Method, register
 
-Frames = Mapping[str, pl.DataFrame]
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    roles: tuple[str, ...]
-    # round tables read by scoring, the summary and training: file stem -> schema spec name
-    tables: Mapping[str, str]
-    # the tables' columns scoring does not need (dropped on read to save memory)
-    scoring_drop: Mapping[str, tuple[str, ...]]
-    # (tables, reward config mapping) -> {role: rewards frame}
-    score: Callable[[Frames, Mapping[str, Any] | None], dict[str, pl.DataFrame]]
-    # (tables, rewards, training summaries, stage seconds, extra inputs) -> metrics dict
-    summarize: Callable[..., dict[str, Any]]
-    # (tables, rewards, options) -> {role: training rows}
-    role_samples: Callable[..., dict[str, pl.DataFrame]]
-    # generation stages written as shards and gathered (stage -> table spec name)
-    stages: Mapping[str, str] = field(default_factory=dict)
-    # extra per-round files the summary reads (name -> path pattern under results/round_{r}/)
-    summary_files: Mapping[str, str] = field(default_factory=dict)
-    # (the run's config) -> options for role_samples
-    sample_options: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda config: {}
-    # what "auto" means in the train section for this method
-    train_defaults: Mapping[str, Any] = field(
-        default_factory=lambda: {
-            "method": "full",
-            "freeze_vision_tower": False,
-            "kl_control": "fixed",
-        }
-    )
-    # A plug-in from outside the package: the Snakemake file with its generation rules (the
-    # built-in methods' rule files are always included), the JSON schema of its config section
-    # ``config[name]`` and of ``rewards.{name}``, and its table specs (name -> TableSpec).
-    rules: str | None = None
-    config_schema: Mapping[str, Any] | None = None
-    reward_schema: Mapping[str, Any] | None = None
-    specs: Mapping[str, Any] = field(default_factory=dict)
-    # whether the report's per-round gallery and figures apply (they read MM-Zero/EvoLMM tables)
-    report: bool = True
-
-
-REGISTRY: dict[str, Method] = {}
-
+__all__ = [
+    "BUILTIN",
+    "REGISTRY",
+    "Frames",
+    "Method",
+    "all_roles",
+    "all_stages",
+    "from_config",
+    "get",
+    "load_plugins",
+    "register",
+]
 
 BUILTIN = ("mmzero", "evolmm")
-
-
-def register(method: Method) -> Method:
-    """Add ``method`` to the registry (its table specs to :data:`evovlm.schema.SPECS`)."""
-    from evovlm import schema
-
-    for name, spec in method.specs.items():
-        schema.SPECS.setdefault(name, spec)
-    REGISTRY[method.name] = method
-    return method
 
 
 def load_plugins(modules: Iterable[str] = ()) -> None:
@@ -111,4 +68,6 @@ def all_stages() -> list[str]:
 
 
 def _load_builtin() -> None:
+    # Lazy: the built-in methods import the reward, metrics and training modules (about a second:
+    # they build their config dataclasses from the schema), which the Method record does not need.
     from evovlm.methods import evolmm, mmzero  # noqa: F401  (registers them)

@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from evovlm import metrics, rewards, train
-from evovlm.methods import Method, register
+from evovlm.methods.base import Method, register
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
+
+# What "auto" means in the train section (TrainConfig.from_dict). scale_rewards: the EvoLMM
+# reference's advantage is reward - baseline, with no division by the group's std.
+TRAIN_DEFAULTS = {
+    "method": "lora",
+    "freeze_vision_tower": True,
+    "kl_control": "adaptive",
+    "scale_rewards": "none",
+}
 
 
 def score(tables, reward_cfg=None):
@@ -51,7 +60,7 @@ EVOLMM = register(
         role_samples=role_samples,
         sample_options=sample_options,
         stages={"questions": "questions", "answers": "evolmm_answers"},
-        train_defaults=train.METHOD_TRAIN_DEFAULTS["evolmm"],
+        train_defaults=TRAIN_DEFAULTS,
         summary_files={"images_stats": "images.json"},
     )
 )

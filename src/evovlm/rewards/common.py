@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from evovlm.config import schema_dataclass
+from evovlm.config import schema_dataclass, section_schema
 
 _C = TypeVar("_C")
 
@@ -83,11 +83,12 @@ class EvoLMMRewardConfig(_RewardConfig):
     _section = "rewards.evolmm"
 
     def validate(self) -> None:
-        from evovlm.rewards.evolmm import EVOLMM_SOLVER_REWARDS
-
-        if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
+        # The schema's enum names the Solver rewards of evovlm.rewards.evolmm
+        # (EVOLMM_SOLVER_REWARDS; tests/test_rewards.py holds the two equal).
+        names = section_schema(self._section)["properties"]["solver_reward"]["enum"]
+        if self.solver_reward not in names:
             raise ValueError(
-                f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
+                f"rewards.evolmm.solver_reward must be one of {sorted(names)}, "
                 f"got {self.solver_reward!r}"
             )
         if self.entropy_sigma <= 0:
