@@ -16,7 +16,12 @@ import pytest
 from tests.conftest import REPO
 
 # Package data the code reads at import or run time (pyproject.toml [tool.setuptools.package-data]).
-DATA = ("evovlm/schemas/config.schema.yaml", "evovlm/templates/solver.jinja", "evovlm/data/")
+DATA = (
+    "evovlm/schemas/config.schema.yaml",
+    "evovlm/accelerate/fsdp.yaml",
+    "evovlm/templates/solver.jinja",
+    "evovlm/data/",
+)
 
 # Run from a folder outside the checkout, importing only the installed copy.
 INSTALLED = """
@@ -24,6 +29,7 @@ import sys
 from pathlib import Path
 
 import evovlm, evovlm.config, evovlm.experiment, evovlm.rewards, evovlm.train
+from evovlm.train.job import accelerate_command
 
 site = Path(sys.argv[1]).resolve()
 assert Path(evovlm.__file__).resolve().is_relative_to(site), evovlm.__file__
@@ -32,6 +38,9 @@ config = {"method": "evolmm", "rounds": 1}
 evovlm.experiment.validate_config(config)
 cfg = evovlm.train.TrainConfig.from_dict(config["train"], evovlm.methods.get("evolmm"))
 print(cfg.method, config["rewards"]["evolmm"]["solver_reward"])
+command = accelerate_command(2, "job.json", "fsdp")
+fsdp = Path(command[command.index("--config_file") + 1])
+assert fsdp.is_file() and fsdp.resolve().is_relative_to(site), fsdp
 """
 
 

@@ -84,8 +84,8 @@ def steps_of(summaries: list[str | os.PathLike]) -> dict[str, int]:
     return steps
 
 
-# accelerate configs shipped with the repository (train.sharding selects one)
-ACCELERATE_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "accelerate"
+# accelerate configs shipped with the package (train.sharding selects one)
+ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "accelerate"
 
 
 def accelerate_command(
@@ -93,7 +93,7 @@ def accelerate_command(
 ) -> list[str]:
     """The ``accelerate launch`` command that runs ``job_file`` on ``num_processes`` processes,
     each as ``python -m evovlm.train --job job_file``: data parallel (DDP), or with
-    ``sharding='fsdp'`` a sharded full fine-tune (``config/accelerate/fsdp.yaml``)."""
+    ``sharding='fsdp'`` a sharded full fine-tune (``evovlm/accelerate/fsdp.yaml``)."""
     config = []
     if sharding == "fsdp":
         config = ["--config_file", str(ACCELERATE_CONFIGS / "fsdp.yaml")]
