@@ -91,7 +91,8 @@ def _get(config, dotted):
 
 
 def test_the_embedded_default_gets_its_demo_values(tmp_path):
-    # The README's quick start numbers: lr 3e-4 x 12 steps of 16, k 2, m 4, 96 tokens, 224 px.
+    # The quick start's demo numbers (docs/results.md): lr 3e-4 x 12 steps of 16, k 2, m 4, 96 tokens,
+    # 224 px.
     got = load(tmp_path)
     config, params = got["config"], got["params"]
     assert config["model"]["base"] == "embedded"

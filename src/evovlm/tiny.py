@@ -7,7 +7,7 @@ code path as a real checkpoint (``AutoModelForImageTextToText`` / ``load_process
 Same spec, same bytes: two builds give identical files.
 
 Why Qwen2.5-VL and not Qwen3-VL: both are in transformers 5.23, but Qwen2.5-VL is the family
-TRL 1.16's GRPO VLM path was measured with here (STACK.md), and its processor has an
+TRL 1.16's GRPO VLM path was measured with here (docs/stack.md), and its processor has an
 image-only PIL image processor; the engines and trainer only use the Auto classes, so a real
 Qwen3-VL checkpoint works unchanged.
 """

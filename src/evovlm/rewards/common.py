@@ -60,7 +60,7 @@ class _RewardConfig:
 
 @schema_dataclass("rewards.mmzero", frozen=True)
 class MMZeroRewardConfig(_RewardConfig):
-    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from SPEC.md.
+    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from docs/spec.md.
     Each key, its default and its help are declared once, in the schema's ``rewards.mmzero``."""
 
     _section = "rewards.mmzero"
@@ -77,7 +77,7 @@ class MMZeroRewardConfig(_RewardConfig):
 
 @schema_dataclass("rewards.evolmm", frozen=True)
 class EvoLMMRewardConfig(_RewardConfig):
-    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from SPEC.md.
+    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
     Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
 
     _section = "rewards.evolmm"
