@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from evovlm import compare, pseudolabel, report, synth
-from evovlm.config import ConfigError, load_schema, validate_config
+from evovlm.config import ConfigError, load_schema
 from evovlm.evaluate import (
     BenchmarkError,
     EvalConfig,
@@ -24,6 +24,7 @@ from evovlm.evaluate import (
     mcnemar_exact,
     paired_table,
 )
+from evovlm.experiment import validate_config
 from evovlm.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
 from tests.conftest import REPO
@@ -345,9 +346,7 @@ def test_report_shows_paired_test_kinds_dropped_labels_and_collapse():
 def test_stop_on_collapse_is_a_boolean_config_key_default_false():
     import yaml
 
-    from evovlm.config import DEFAULT_SCHEMA
-
-    config = yaml.safe_load((DEFAULT_SCHEMA.parents[2] / "config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     assert validate_config(dict(config), load_schema()).get("stop_on_collapse") is False
     with pytest.raises(ConfigError, match="stop_on_collapse"):
         validate_config({**config, "stop_on_collapse": "maybe"}, load_schema())

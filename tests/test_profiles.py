@@ -11,7 +11,8 @@ import textwrap
 import pytest
 import yaml
 
-from evovlm.config import ConfigError, check_hub_model, validate_config
+from evovlm.config import ConfigError, check_hub_model
+from evovlm.experiment import validate_config
 from tests.conftest import REPO
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))

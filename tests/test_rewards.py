@@ -90,6 +90,18 @@ def test_from_dict_errors(cls, data, match):
         cls.from_dict(data)
 
 
+def test_the_schema_names_exactly_the_evolmm_solver_rewards():
+    """EvoLMMRewardConfig checks solver_reward against the schema's enum (the config leaf), so
+    the enum and the functions by name must agree."""
+    from evovlm.config import section_schema
+
+    enum = section_schema("rewards.evolmm")["properties"]["solver_reward"]["enum"]
+    assert sorted(enum) == sorted(EVOLMM_SOLVER_REWARDS)
+    message = "must be one of ['continuous', 'majority'], got 'median'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        EvoLMMRewardConfig.from_dict({"solver_reward": "median"})
+
+
 def test_registry():
     """Every MM-Zero role's reward is its components, each weighted by a config field; EvoLMM's
     Solver reward is chosen by name."""

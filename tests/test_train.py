@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import torch
 
-from evovlm import train
+from evovlm import methods, train
 from evovlm.engines import Request, SamplingParams, make_engine
 from evovlm.stages import png_to_image
 
@@ -443,7 +443,8 @@ def test_resume_from_trl_checkpoint(tiny_model_dir, text_samples, tmp_path):
 
 
 def test_checkpoint_reloads_and_generates(full_image_run):
-    from evovlm.modeling import ImageOnlyQwenVLProcessor, load_model, load_processor
+    from evovlm.modeling import load_model, load_processor
+    from evovlm.processor import ImageOnlyQwenVLProcessor
 
     _, ckpt = full_image_run
     assert isinstance(load_processor(ckpt), ImageOnlyQwenVLProcessor)
@@ -471,9 +472,9 @@ def test_completions_with_image_placeholder_tokens_are_dropped(tiny_model_dir):
 
 
 def test_train_config_auto_values_are_the_methods_reference():
-    mm = train.TrainConfig.from_dict({}, "mmzero")
+    mm = train.TrainConfig.from_dict({}, methods.get("mmzero"))
     assert (mm.method, mm.freeze_vision_tower, mm.kl_control) == ("full", False, "fixed")
-    evo = train.TrainConfig.from_dict({}, "evolmm")
+    evo = train.TrainConfig.from_dict({}, methods.get("evolmm"))
     assert (evo.method, evo.freeze_vision_tower, evo.kl_control) == ("lora", True, "adaptive")
     assert (evo.lora_r, evo.lora_alpha, evo.kl_init_beta, evo.kl_target, evo.kl_rate) == (
         16,
@@ -484,7 +485,7 @@ def test_train_config_auto_values_are_the_methods_reference():
     )
     assert mm.weight_decay == 0.01 and mm.scale_logits_by_temperature is True
     explicit = train.TrainConfig.from_dict(
-        {"method": "full", "freeze_vision_tower": "true"}, "evolmm"
+        {"method": "full", "freeze_vision_tower": "true"}, methods.get("evolmm")
     )
     assert (explicit.method, explicit.freeze_vision_tower) == ("full", True)
     assert train.TrainConfig.from_dict({"learning_rate": 0}).learning_rate == 0  # control run
@@ -635,7 +636,8 @@ def test_any_other_grpo_option_passes_through_from_train_trl(
 
 
 def test_train_trl_options_are_checked_before_any_job():
-    from evovlm.config import ConfigError, validate_config
+    from evovlm.config import ConfigError
+    from evovlm.experiment import validate_config
 
     validate_config({"train": {"trl": {"warmup_steps": 2, "adam_beta2": 0.99}}})
     with pytest.raises(ConfigError, match=r"'train.trl.warmup_step'.*did you mean 'warmup_steps'"):

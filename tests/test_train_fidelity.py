@@ -11,7 +11,7 @@ import math
 import polars as pl
 import pytest
 
-from evovlm import train
+from evovlm import methods, train
 from evovlm.train.replay import _AdaptiveKL, pass_order, plan_steps, update_ratio_steps
 from tests.test_train import _config, _samples
 
@@ -51,7 +51,7 @@ def test_evolmm_advantage_is_reward_minus_group_mean(tiny_model_dir, consensus_g
     """[1, 1, 1, 1, 0.95]: mean 0.99, so r - b = +0.01 x4 and -0.04 (the EvoLMM reference's
     reward - baseline), not TRL's group-scaled +0.445 and -1.78."""
     cfg = train.TrainConfig.from_dict(
-        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, "evolmm"
+        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, methods.get("evolmm")
     )
     assert cfg.scale_rewards == "none"
     advantages = _trained_advantages(tiny_model_dir, consensus_group, cfg, tmp_path)
@@ -62,7 +62,7 @@ def test_mmzero_advantage_stays_group_scaled(tiny_model_dir, consensus_group, tm
     """MM-Zero (EasyR1's GRPO) divides by the group's std: unbiased std of [1,1,1,1,0.95] is
     sqrt(0.002 / 4) = 0.022361; (1 - 0.99) / (0.022361 + 1e-4) = +0.445, -0.04 / ... = -1.781."""
     cfg = train.TrainConfig.from_dict(
-        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, "mmzero"
+        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, methods.get("mmzero")
     )
     assert cfg.scale_rewards == "group"
     advantages = _trained_advantages(tiny_model_dir, consensus_group, cfg, tmp_path)
@@ -82,7 +82,7 @@ PROPORTIONAL_PATH = [0.001, 0.0011, 0.00121, 0.001331, 0.0014641]
 )
 def test_beta_path_at_ten_times_the_target(update, path):
     """The trainer callback itself, fed four logged steps of KL 0.2."""
-    cfg = train.TrainConfig.from_dict({"kl_update": update}, "evolmm")
+    cfg = train.TrainConfig.from_dict({"kl_update": update}, methods.get("evolmm"))
     callback = _AdaptiveKL.make(cfg)
 
     class Trainer:
@@ -229,7 +229,7 @@ def test_shared_lineage_proposer_runs_at_the_ratio(tiny_model_dir, text_samples,
 
 def test_evolmm_asks_for_the_reference_ratio():
     from evovlm import methods
-    from evovlm.config import validate_config
+    from evovlm.experiment import validate_config
 
     config = validate_config({"method": "evolmm"})
     assert methods.get("evolmm").sample_options(config) == {

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from evovlm.config import schema_dataclass
+from evovlm.config import schema_dataclass, section_schema
 
 _C = TypeVar("_C")
 
@@ -82,6 +82,12 @@ class MMZeroRewardConfig(_RewardConfig):
         super().validate()
 
 
+# rewards.evolmm.components: each name and the role it rewards. evovlm.rewards.evolmm's
+# EVOLMM_COMPONENTS holds their computations under these names; the names live here so the
+# config checks them without importing the method's rewards (a layer up).
+EVOLMM_COMPONENT_ROLES = {"entropy": "proposer", "continuous": "solver", "majority": "solver"}
+
+
 @schema_dataclass("rewards.evolmm", frozen=True)
 class EvoLMMRewardConfig(_RewardConfig):
     """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
@@ -90,19 +96,44 @@ class EvoLMMRewardConfig(_RewardConfig):
     _section = "rewards.evolmm"
 
     def validate(self) -> None:
-        from evovlm.rewards.evolmm import EVOLMM_SOLVER_REWARDS, check_components
-
-        if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
+        # The schema's enum names the Solver rewards of evovlm.rewards.evolmm
+        # (EVOLMM_SOLVER_REWARDS; tests/test_rewards.py holds the two equal).
+        names = section_schema(self._section)["properties"]["solver_reward"]["enum"]
+        if self.solver_reward not in names:
             raise ValueError(
-                f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
+                f"rewards.evolmm.solver_reward must be one of {sorted(names)}, "
                 f"got {self.solver_reward!r}"
             )
-        check_components(self)
+        self.check_components()
         if self.entropy_sigma <= 0:
             raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
         if self.length_scale_words <= 0:
             raise ValueError("rewards.evolmm.length_scale_words must be > 0")
         super().validate()
+
+    def component_names(self) -> tuple[str, ...]:
+        """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer
+        and the reward ``solver_reward`` names for the Solver."""
+        return self.components if self.components is not None else ("entropy", self.solver_reward)
+
+    def check_components(self) -> None:
+        """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
+        named once, and each role gets one at least."""
+        key, roles = "rewards.evolmm.components", EVOLMM_COMPONENT_ROLES
+        names = self.component_names()
+        for name in names:
+            if name not in roles:
+                raise ValueError(
+                    f"{key}: unknown component {name!r}; known: {', '.join(sorted(roles))}"
+                )
+            if names.count(name) > 1:
+                raise ValueError(f"{key}: {name!r} is named twice")
+        for role in ("proposer", "solver"):
+            if not any(roles[name] == role for name in names):
+                of_role = [n for n, r in roles.items() if r == role]
+                raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
+        if self.components is not None and self.solver_reward != type(self)().solver_reward:
+            raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
 
 
 MMZERO_DEFAULTS = MMZeroRewardConfig()

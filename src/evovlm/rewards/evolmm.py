@@ -19,6 +19,7 @@ import polars as pl
 
 from evovlm.grade import DEFAULT_REL_TOL, agreement, cluster_answers, grade, is_placeholder
 from evovlm.rewards.common import (
+    EVOLMM_COMPONENT_ROLES,
     EVOLMM_DEFAULTS,
     Component,
     EvoLMMRewardConfig,
@@ -117,9 +118,12 @@ def proposer_reward(table: pl.DataFrame, cfg: EvoLMMRewardConfig) -> pl.Series:
 # The components by the name ``rewards.evolmm.components`` gives them: (role, component). Each
 # counts as it is (no weight field): a role's reward is the sum of its named components.
 EVOLMM_COMPONENTS: dict[str, tuple[str, Component]] = {
-    "entropy": ("proposer", Component("entropy_reward", None, proposer_reward)),
-    "continuous": ("solver", Component("continuous_reward", None, continuous_solver_reward)),
-    "majority": ("solver", Component("majority_reward", None, majority_solver_reward)),
+    name: (EVOLMM_COMPONENT_ROLES[name], component)
+    for name, component in (
+        ("entropy", Component("entropy_reward", None, proposer_reward)),
+        ("continuous", Component("continuous_reward", None, continuous_solver_reward)),
+        ("majority", Component("majority_reward", None, majority_solver_reward)),
+    )
 }
 
 # rewards.evolmm.solver_reward -> the Solver's reward over its table.
@@ -130,34 +134,11 @@ EVOLMM_SOLVER_REWARDS: dict[str, Callable[[pl.DataFrame, EvoLMMRewardConfig], pl
 }
 
 
-def component_names(cfg: EvoLMMRewardConfig) -> tuple[str, ...]:
-    """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer and
-    the reward ``solver_reward`` names for the Solver."""
-    return cfg.components if cfg.components is not None else ("entropy", cfg.solver_reward)
-
-
-def check_components(cfg: EvoLMMRewardConfig) -> None:
-    """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
-    named once, and each role gets one at least."""
-    key = "rewards.evolmm.components"
-    names = component_names(cfg)
-    known = ", ".join(sorted(EVOLMM_COMPONENTS))
-    for name in names:
-        if name not in EVOLMM_COMPONENTS:
-            raise ValueError(f"{key}: unknown component {name!r}; known: {known}")
-        if names.count(name) > 1:
-            raise ValueError(f"{key}: {name!r} is named twice")
-    for role in ("proposer", "solver"):
-        if not any(EVOLMM_COMPONENTS[name][0] == role for name in names):
-            of_role = [n for n, (r, _c) in EVOLMM_COMPONENTS.items() if r == role]
-            raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
-    if cfg.components is not None and cfg.solver_reward != EVOLMM_DEFAULTS.solver_reward:
-        raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
-
-
 def role_components(cfg: EvoLMMRewardConfig) -> dict[str, tuple[Component, ...]]:
-    """Role -> the components of its reward, in the order the config names them."""
-    names = component_names(cfg)
+    """Role -> the components of its reward, in the order the config names them (checked
+    here, where the registry of components is known: the config class sits a layer below)."""
+    cfg.check_components()
+    names = cfg.component_names()
     return {
         role: tuple(EVOLMM_COMPONENTS[n][1] for n in names if EVOLMM_COMPONENTS[n][0] == role)
         for role in ("proposer", "solver")
