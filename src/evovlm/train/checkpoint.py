@@ -24,7 +24,7 @@ def _is_vision_tower(name: str) -> bool:
     return re.search(r"(^|\.)visual\.", name) is not None and "merger" not in name
 
 
-def _is_vision(name: str) -> bool:
+def is_vision(name: str) -> bool:
     """The vision tower or its merger (projector)."""
     return re.search(r"(^|\.)visual\.", name) is not None
 
@@ -49,7 +49,7 @@ def lora_target_names(model, patterns: list[str], freeze_vision_tower: bool) -> 
     return names
 
 
-def _load_for_training(path: str, cfg: TrainConfig, start_policy: str):
+def load_for_training(path: str, cfg: TrainConfig, start_policy: str):
     import torch
     from transformers import AutoModelForImageTextToText
 
@@ -68,14 +68,16 @@ def _load_for_training(path: str, cfg: TrainConfig, start_policy: str):
     return model
 
 
-def _save_dtype(policy: str):
+def save_dtype(path: str):
+    """The dtype (bf16 or fp16, else None) of the weights of ``path`` (a resolved policy
+    folder or hub id; an adapter's base)."""
     import torch
     from transformers import AutoConfig
 
     from evovlm.modeling import adapter_base, resolve_model_path
 
-    path = resolve_model_path(policy)
-    config = AutoConfig.from_pretrained(resolve_model_path(adapter_base(path) or path))
+    base = adapter_base(path)
+    config = AutoConfig.from_pretrained(resolve_model_path(base) if base else path)
     dtype = getattr(config, "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
@@ -216,7 +218,7 @@ def _commit(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def _fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
+def fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([policy, asdict(cfg)], sort_keys=True).encode())
     for g in groups:
@@ -224,7 +226,7 @@ def _fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
     return h.hexdigest()
 
 
-def _last_checkpoint(folder: Path) -> str | None:
+def last_checkpoint(folder: Path) -> str | None:
     found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     if not found:
         return None
