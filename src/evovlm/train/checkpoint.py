@@ -50,15 +50,12 @@ def lora_target_names(model, patterns: list[str], freeze_vision_tower: bool) -> 
 
 
 def load_for_training(path: str, cfg: TrainConfig, start_policy: str):
+    """The model at ``path`` (resolved: a folder or hub id) in fp32, ready for the trainer."""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from evovlm.modeling import resolve_model_path
-
     # fp32 master weights; mixed precision (if any) is autocast by the trainer.
-    model = AutoModelForImageTextToText.from_pretrained(
-        resolve_model_path(path), dtype=torch.float32
-    )
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     # TRL builds the KL reference from this id: always the round's starting weights.
     model.config._name_or_path = start_policy
     if cfg.method == "full" and cfg.freeze_vision_tower:
@@ -130,9 +127,10 @@ def _point_adapter_at(folder: Path, base: str | None) -> None:
     config_path = folder / "adapter_config.json"
     config = json.loads(config_path.read_text())
     # Users load the base by its hub id; the workflow by the folder it fetched it into.
-    config["base_model_name_or_path"] = base_name(base)
+    name = base_name(base)
+    config["base_model_name_or_path"] = name
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if base_name(base) != str(base):
+    if name != str(base):
         (folder / ADAPTER_BASE_PATH).write_text(json.dumps({"path": str(base)}) + "\n")
 
 

@@ -143,7 +143,7 @@ def _model_to_train(model_path: str, start_policy: str, cfg: TrainConfig, resume
     continues)."""
     from peft import LoraConfig
 
-    from evovlm.modeling import adapter_base
+    from evovlm.modeling import adapter_base, resolve_model_path
 
     peft_config = None
     # Trainer's resume loads the raw state dict, whose key names transformers 5 writes in the
@@ -152,7 +152,10 @@ def _model_to_train(model_path: str, start_policy: str, cfg: TrainConfig, resume
     # from_pretrained (which maps the keys); optimiser, scheduler and RNG state from the Trainer.
     weights = resume if resume and cfg.method == "full" else model_path
     previous = adapter_base(model_path) if cfg.adapters else None
-    model = load_for_training(previous or weights, cfg, start_policy)
+    # the adapter's base is a path of its own (a folder or hub id): resolved here
+    model = load_for_training(
+        resolve_model_path(previous) if previous else weights, cfg, start_policy
+    )
     if previous:
         # Continue the round's starting adapter (trainable). TRL sees a PeftModel with beta > 0
         # and keeps a frozen copy of it as adapter "ref": the KL reference is base + this
