@@ -27,7 +27,7 @@ from evovlm.evaluate import (
 from evovlm.experiment import validate_config
 from evovlm.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
-from tests.conftest import REPO
+from tests.conftest import REPO, solver_samples
 
 # ---------------------------------------------------------------------------------------------
 # The exact McNemar test
@@ -228,27 +228,6 @@ def test_compare_reads_runs_made_before_items_had_kinds(tmp_path, capsys):
 # Calibration: kept against dropped labels, collapse warning, stop_on_collapse
 
 
-def samples(answers: dict[str, list[str | None]], references: dict[str, str], round_: int):
-    rows = []
-    for item_id, values in answers.items():
-        image_id, _, kind = item_id.rpartition("-")
-        for j, answer in enumerate(values):
-            rows.append(
-                {
-                    "round": round_,
-                    "item_id": item_id,
-                    "image_id": image_id,
-                    "question_kind": kind,
-                    "question": "q",
-                    "reference": references[item_id],
-                    "sample_index": j,
-                    "completion": "",
-                    "answer": answer,
-                }
-            )
-    return pl.DataFrame(rows, schema=pseudolabel.SAMPLES_SCHEMA)
-
-
 REFS = {"a-easy": "3", "a-hard": "10", "b-easy": "7", "b-hard": "2.5"}
 # Recorded Solver answers of two rounds on the same items. Round 1: image a is kept (easy 0.75,
 # hard 0.5) with both labels right; image b is dropped (hard agreement 1.0) with both wrong.
@@ -268,7 +247,7 @@ ROUND_2 = {
 
 
 def recorded_round(answers, round_):
-    labels = pseudolabel.label_table(samples(answers, REFS, round_), MMZeroRewardConfig())
+    labels = pseudolabel.label_table(solver_samples(answers, REFS, round_), MMZeroRewardConfig())
     return {"round": round_, **pseudolabel.summarize(labels)}, labels
 
 

@@ -635,22 +635,12 @@ def test_score_evolmm_hand_computed():
 
 
 def test_score_evolmm_empty():
+    text = pl.String
     q = pl.DataFrame(
-        schema={
-            "question_id": pl.String,
-            "group_id": pl.String,
-            "parse_ok": pl.Boolean,
-            "question": pl.String,
-        }
+        schema=dict(question_id=text, group_id=text, parse_ok=pl.Boolean, question=text)
     )
-    a = pl.DataFrame(
-        schema={
-            "answer_id": pl.String,
-            "question_id": pl.String,
-            "answer": pl.String,
-            "words_before_answer": pl.Int32,
-        }
-    )
+    words = {"words_before_answer": pl.Int32}
+    a = pl.DataFrame(schema=dict(answer_id=text, question_id=text, answer=text, **words))
     out = score_evolmm(q, a)
     assert out["proposer"].height == 0 and out["solver"].height == 0
     assert out["solver"].schema["reward"] == pl.Float64

@@ -77,6 +77,11 @@ def _config(**kw) -> train.TrainConfig:
     return train.TrainConfig.from_dict(base)
 
 
+def _train(model_dir, samples: dict, cfg, folder, ckpt="ckpt", work="w", **options) -> dict:
+    """``train.train_policy`` from ``model_dir`` into ``folder/ckpt``, TRL state in ``folder/work``."""
+    return train.train_policy(str(model_dir), samples, cfg, folder / ckpt, folder / work, **options)
+
+
 def _state(path) -> dict[str, torch.Tensor]:
     from evovlm.modeling import load_model
 
@@ -122,12 +127,12 @@ def image_samples(tiny_model_dir):
 def full_image_run(tiny_model_dir, image_samples, tmp_path_factory):
     """Full fine-tune on solver-like image groups with the vision tower unfrozen."""
     tmp = tmp_path_factory.mktemp("full_image")
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"solver": image_samples},
         _config(freeze_vision_tower=False),
-        tmp / "ckpt",
-        tmp / "work",
+        tmp,
+        work="work",
     )
     return summary, tmp / "ckpt"
 
@@ -288,12 +293,8 @@ def test_learning_image_groups_raise_winner_logprob(tiny_model_dir, image_sample
 
 
 def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_samples, tmp_path):
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"proposer": text_samples},
-        _config(freeze_vision_tower=True),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+    summary = _train(
+        tiny_model_dir, {"proposer": text_samples}, _config(freeze_vision_tower=True), tmp_path
     )
     assert summary["groups_trained"] == 4
     start = _winner_logprobs(tiny_model_dir, text_samples)
@@ -407,12 +408,8 @@ def test_lora_adapter_copy_when_untrained(tiny_model_dir, text_samples, tmp_path
 
 def test_shared_lineage_trains_roles_in_turn(tiny_model_dir, text_samples, image_samples, tmp_path):
     coder = text_samples.head(8)  # two groups of 4 with signal
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"solver": image_samples, "coder": coder},
-        _config(max_steps=2),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+    summary = _train(
+        tiny_model_dir, {"solver": image_samples, "coder": coder}, _config(max_steps=2), tmp_path
     )
     assert list(summary["roles"]) == ["coder", "solver"]
     assert summary["steps"] == 4 and summary["groups_trained"] == 6
@@ -573,13 +570,8 @@ def test_kl_reference_of_a_bf16_full_finetune_loads_in_bf16(tmp_path):
 
 def test_learning_rate_zero_changes_no_weight(tiny_model_dir, text_samples, tmp_path):
     """The no-training control: every step runs, no weight changes."""
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"proposer": text_samples},
-        _config(learning_rate=0.0, max_steps=2),
-        tmp_path / "ckpt",
-        tmp_path / "w",
-    )
+    cfg = _config(learning_rate=0.0, max_steps=2)
+    summary = _train(tiny_model_dir, {"proposer": text_samples}, cfg, tmp_path)
     assert summary["steps"] == 2 and not summary["copied_previous"]
     before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -590,19 +582,21 @@ def test_a_role_scaled_to_zero_learning_rate_changes_no_weight(
 ):
     """train.lr_scale multiplies the role's learning rate: the Proposer at factor 0 stays put
     while the same run at factor 1 moves."""
-    still = train.train_policy(
-        str(tiny_model_dir),
+    still = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 0.0, "solver": 2.0}),
-        tmp_path / "still",
-        tmp_path / "w1",
+        tmp_path,
+        ckpt="still",
+        work="w1",
     )
-    moved = train.train_policy(
-        str(tiny_model_dir),
+    moved = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 1.0}),
-        tmp_path / "moved",
-        tmp_path / "w2",
+        tmp_path,
+        ckpt="moved",
+        work="w2",
     )
     assert still["steps"] == moved["steps"] == 2
     before = _state(tiny_model_dir)

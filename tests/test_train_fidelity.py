@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 
 from evovlm import methods, train
-from evovlm.train.replay import _AdaptiveKL, pass_order, plan_steps, update_ratio_steps
-from tests.test_train import _config, _samples
+from evovlm.train.replay import AdaptiveKL, pass_order, plan_steps, update_ratio_steps
+from tests.test_train import _config, _samples, _train
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -83,7 +83,7 @@ PROPORTIONAL_PATH = [0.001, 0.0011, 0.00121, 0.001331, 0.0014641]
 def test_beta_path_at_ten_times_the_target(update, path):
     """The trainer callback itself, fed four logged steps of KL 0.2."""
     cfg = train.TrainConfig.from_dict({"kl_update": update}, methods.get("evolmm"))
-    callback = _AdaptiveKL.make(cfg)
+    callback = AdaptiveKL.make(cfg)
 
     class Trainer:
         beta = cfg.kl_init_beta
@@ -187,12 +187,11 @@ def test_update_ratio_hand_computed():
 
 def test_proposer_runs_the_solvers_steps_over_the_ratio(tiny_model_dir, text_samples, tmp_path):
     """Its own lineage: the Solver's steps from the Solver job's summary (60 / 25 -> 3)."""
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(passes=1, learning_rate=0.0),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+        tmp_path,
         update_ratio={"proposer": ("solver", 25)},
         reference_steps={"solver": 60},
     )
@@ -214,12 +213,11 @@ def test_shared_lineage_proposer_runs_at_the_ratio(tiny_model_dir, text_samples,
     """One lineage: the Solver's planned steps (passes 2: 2 x 4 groups / 2 a step = 4) over the
     ratio 3 -> 2 Proposer steps, which use 4 of its 16 completions once."""
     solver = text_samples.with_columns(pl.lit(None, dtype=pl.Binary).alias("image"))
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"proposer": text_samples, "solver": solver},
         _config(passes=2, learning_rate=0.0),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+        tmp_path,
         update_ratio={"proposer": ("solver", 3)},
     )
     assert summary["roles"]["solver"]["steps"] == 4
