@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+from workload import FRESH_PYTHON
+
 from evovlm.render import RenderConfig, RenderPool
 
 FONTS = (
@@ -52,6 +54,33 @@ DOCTYPES = (
 )
 XML_DECLS = ("", '<?xml version="1.0" encoding="UTF-8"?>', '<?xml version="1.0" standalone="no"?>')
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "navy", "teal")
+
+
+# <defs> entries a document may hold, with their odds, in the order it draws them.
+OPTIONAL_DEFS = (
+    (
+        0.3,
+        '<radialGradient id="r1" cx="50%" cy="50%" r="50%">'
+        '<stop offset="0%" stop-color="yellow"/><stop offset="100%" stop-color="orange"/>'
+        "</radialGradient>",
+    ),
+    (
+        0.4,
+        '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
+        'markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker>',
+    ),
+    (
+        0.2,
+        '<pattern id="hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
+        '<path d="M0,8 L8,0" stroke="gray"/></pattern>',
+    ),
+    (
+        0.2,
+        '<filter id="blur"><feGaussianBlur stdDeviation="2"/></filter>'
+        '<clipPath id="clip"><rect width="50%" height="100%"/></clipPath>',
+    ),
+    (0.2, '<symbol id="dot" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol>'),
+)
 
 
 def _png_data_url(rng: random.Random) -> str:
@@ -105,29 +134,9 @@ def svg_document(i: int, rng: random.Random) -> str:
             "</linearGradient>"
             '<linearGradient id="g2" xlink:href="#g1" gradientTransform="rotate(45)"/>'
         )
-    if rng.random() < 0.3:
-        defs.append(
-            '<radialGradient id="r1" cx="50%" cy="50%" r="50%">'
-            '<stop offset="0%" stop-color="yellow"/><stop offset="100%" stop-color="orange"/>'
-            "</radialGradient>"
-        )
-    if rng.random() < 0.4:
-        defs.append(
-            '<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" '
-            'markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"/></marker>'
-        )
-    if rng.random() < 0.2:
-        defs.append(
-            '<pattern id="hatch" width="8" height="8" patternUnits="userSpaceOnUse">'
-            '<path d="M0,8 L8,0" stroke="gray"/></pattern>'
-        )
-    if rng.random() < 0.2:
-        defs.append(
-            '<filter id="blur"><feGaussianBlur stdDeviation="2"/></filter>'
-            '<clipPath id="clip"><rect width="50%" height="100%"/></clipPath>'
-        )
-    if rng.random() < 0.2:
-        defs.append('<symbol id="dot" viewBox="0 0 10 10"><circle cx="5" cy="5" r="4"/></symbol>')
+    for odds, entry in OPTIONAL_DEFS:
+        if rng.random() < odds:
+            defs.append(entry)
     if defs:
         parts.append("<defs>" + "".join(defs) + "</defs>")
     if rng.random() < 0.4:
@@ -392,18 +401,6 @@ def _plain_cairosvg(svg: str) -> bool:
     return bool(png) and png.startswith(b"\x89PNG")
 
 
-FRESH = """
-import io, sys
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-exec(compile(sys.stdin.read(), "<program>", "exec"), {"__name__": "__main__"})
-buf = io.BytesIO()
-plt.gcf().savefig(buf, format="png", dpi=100)
-sys.stdout.buffer.write(buf.getvalue())
-"""
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--svg", type=int, default=400)
@@ -449,7 +446,7 @@ def main() -> None:
 
         def fresh(code: str) -> bool:
             out = subprocess.run(
-                [sys.executable, "-c", FRESH],
+                [sys.executable, "-c", FRESH_PYTHON],
                 input=code.encode(),
                 env=env,
                 capture_output=True,

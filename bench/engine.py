@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from workload import bar_requests, int_options
 
 from evovlm.engines import Request, SamplingParams
 from evovlm.engines.hf import HFEngine
@@ -22,17 +22,7 @@ from evovlm.tiny import build_tiny_model
 
 def make_requests(count: int, n: int, max_tokens: int) -> list[Request]:
     sp = SamplingParams(n=n, temperature=1.0, top_p=0.95, top_k=40, max_tokens=max_tokens)
-    out = []
-    for i in range(count):
-        if i % 2:
-            img = Image.new("RGB", (128, 96), "white")
-            ImageDraw.Draw(img).rectangle([10, 10, 10 + 8 * (i % 10), 80], fill="navy")
-            content = [{"type": "image"}, {"type": "text", "text": f"How tall is bar {i}?"}]
-            out.append(Request([{"role": "user", "content": content}], [img], sp, seed=i))
-        else:
-            content = [{"type": "text", "text": f"Propose a chart about topic {i}."}]
-            out.append(Request([{"role": "user", "content": content}], [], sp, seed=i))
-    return out
+    return bar_requests(count, sp, (128, 96), lambda i: [10, 10, 10 + 8 * (i % 10), 80])
 
 
 def run(engine: HFEngine, requests: list[Request], one_at_a_time: bool) -> tuple[float, int]:
@@ -47,10 +37,7 @@ def run(engine: HFEngine, requests: list[Request], one_at_a_time: bool) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=16)
-    parser.add_argument("--n", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16)
+    int_options(parser, requests=16, n=4, max_tokens=64, batch_size=16)
     parser.add_argument("--model", default=None, help="model folder (default: build the tiny one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,43 +42,34 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 
+
+def _text(hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int, **rest) -> dict:
+    """A language model's sizes, as Qwen2.5-VL's ``text_config`` names them."""
+    return dict(
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        **rest,
+    )
+
+
 # Architectures of the released Qwen2.5-VL-3B/7B-Instruct configs (text and vision tower).
 ARCHS = {
     "3b": {
-        "text": dict(
-            hidden_size=2048,
-            intermediate_size=11008,
-            num_hidden_layers=36,
-            num_attention_heads=16,
-            num_key_value_heads=2,
-            vocab_size=151936,
-            tie_word_embeddings=True,
-        ),
+        "text": _text(2048, 11008, 36, 16, 2, vocab_size=151936, tie_word_embeddings=True),
         "vision_out": 2048,
     },
     "7b": {
-        "text": dict(
-            hidden_size=3584,
-            intermediate_size=18944,
-            num_hidden_layers=28,
-            num_attention_heads=28,
-            num_key_value_heads=4,
-            vocab_size=152064,
-            tie_word_embeddings=False,
-        ),
+        "text": _text(3584, 18944, 28, 28, 4, vocab_size=152064, tie_word_embeddings=False),
         "vision_out": 3584,
     },
 }
 # Toy sizes of the same build, for CPU runs of the 3B/7B code path (head_dim 64: mrope 8+12+12).
 ARCHS["mini"] = {
-    "text": dict(
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    ),  # the tiny model's vocabulary (its tokenizer's), not 151,936 rows of embeddings
+    # the tiny model's vocabulary (its tokenizer's), not 151,936 rows of embeddings
+    "text": _text(256, 512, 2, 4, 2, tie_word_embeddings=True),
     "vision_out": 256,
     "vision": dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=2),
     "mrope_section": [8, 12, 12],
@@ -145,22 +136,12 @@ def make_real_size(tiny_dir: Path, size: str, out: Path, weights: bool) -> Path:
 
 
 def make_requests(count: int, n: int, max_tokens: int):
-    from PIL import Image, ImageDraw
+    from workload import bar_requests
 
-    from evovlm.engines import Request, SamplingParams
+    from evovlm.engines import SamplingParams
 
     sp = SamplingParams(n=n, temperature=1.0, top_p=1.0, top_k=0, max_tokens=max_tokens)
-    out = []
-    for i in range(count):
-        if i % 2:
-            img = Image.new("RGB", (224, 224), "white")
-            ImageDraw.Draw(img).rectangle([10, 10, 20 + 8 * (i % 20), 200], fill="navy")
-            content = [{"type": "image"}, {"type": "text", "text": f"How tall is bar {i}?"}]
-            out.append(Request([{"role": "user", "content": content}], [img], sp, seed=i))
-        else:
-            content = [{"type": "text", "text": f"Propose a chart about topic {i}."}]
-            out.append(Request([{"role": "user", "content": content}], [], sp, seed=i))
-    return out
+    return bar_requests(count, sp, (224, 224), lambda i: [10, 10, 20 + 8 * (i % 20), 200])
 
 
 def child_generate(args) -> dict:
@@ -210,42 +191,10 @@ def child_generate(args) -> dict:
 
 def make_samples(model: str, out: Path, groups: int, size: int, tokens: int) -> None:
     """Solver-like image groups sampled by ``model`` (HF engine), for the GRPO replay."""
-    import io
+    from workload import bar_samples
 
-    import polars as pl
-    from PIL import Image, ImageDraw
-
-    from evovlm.engines import Request, SamplingParams, make_engine
-    from evovlm.stages import png_to_image
-
-    engine = make_engine(model, "hf")
-    jobs = []
-    for g in range(groups):
-        image = Image.new("RGB", (224, 224), "white")
-        ImageDraw.Draw(image).rectangle([8 + 8 * g, 10, 40 + 8 * g, 200], fill=(30, 90, 200))
-        buf = io.BytesIO()
-        image.save(buf, "PNG")
-        msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Q?"}]}]
-        params = SamplingParams(n=size, max_tokens=tokens)
-        jobs.append(
-            (g, msgs, buf.getvalue(), Request(msgs, [png_to_image(buf.getvalue())], params, seed=g))
-        )
-    rows = []
-    for (g, msgs, png, _), res in zip(jobs, engine.generate([j[3] for j in jobs]), strict=True):
-        for j, s in enumerate(res.samples):
-            rows.append(
-                dict(
-                    sample_id=f"g{g}-{j}",
-                    group_id=f"g{g}",
-                    prompt=json.dumps(msgs),
-                    prompt_ids=res.prompt_ids,
-                    completion_ids=s.token_ids,
-                    logprobs=s.logprobs,
-                    reward=float(j % 2 == 0),  # every group has reward variance
-                    image=png,
-                )
-            )
-    pl.DataFrame(rows).write_parquet(out)
+    # every group has reward variance
+    bar_samples(model, out, groups, size, tokens, (224, 200, "Q?"), lambda j: float(j % 2 == 0))
 
 
 def child_train(args) -> dict:

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from workload import FRESH_PYTHON
+
 from evovlm.render import RenderConfig, RenderPool
 
 BASELINE_SVG = """
@@ -25,16 +27,7 @@ import sys, cairosvg
 png = cairosvg.svg2png(bytestring=sys.stdin.buffer.read(), output_width=448)
 sys.stdout.buffer.write(png)
 """
-BASELINE_PY = """
-import io, sys
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-exec(compile(sys.stdin.read(), "<program>", "exec"), {"__name__": "__main__"})
-buf = io.BytesIO()
-plt.gcf().savefig(buf, format="png", dpi=100)
-sys.stdout.buffer.write(buf.getvalue())
-"""
+BASELINE_PY = FRESH_PYTHON
 
 
 def svg_program(i: int) -> str:

@@ -19,7 +19,6 @@ saved value changed.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -28,47 +27,9 @@ from pathlib import Path
 
 
 def make_samples(model_dir: str, groups: int, size: int, tokens: int, out: Path) -> None:
-    import polars as pl
-    from PIL import Image, ImageDraw
+    from workload import bar_samples
 
-    from evovlm.engines import Request, SamplingParams, make_engine
-    from evovlm.stages import png_to_image
-
-    engine = make_engine(model_dir, "hf")
-    jobs = []
-    for g in range(groups):
-        image = Image.new("RGB", (128, 128), "white")
-        ImageDraw.Draw(image).rectangle([8 + 8 * g, 10, 40 + 8 * g, 100], fill=(30, 90, 200))
-        buf = io.BytesIO()
-        image.save(buf, "PNG")
-        messages = [
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"Q{g}?"}]}
-        ]
-        params = SamplingParams(n=size, max_tokens=tokens)
-        jobs.append(
-            (
-                g,
-                messages,
-                buf.getvalue(),
-                Request(messages, [png_to_image(buf.getvalue())], params, seed=g),
-            )
-        )
-    rows = []
-    for (g, messages, png, _), res in zip(jobs, engine.generate([j[3] for j in jobs]), strict=True):
-        for j, s in enumerate(res.samples):
-            rows.append(
-                dict(
-                    sample_id=f"g{g}-{j}",
-                    group_id=f"g{g}",
-                    prompt=json.dumps(messages),
-                    prompt_ids=res.prompt_ids,
-                    completion_ids=s.token_ids,
-                    logprobs=s.logprobs,
-                    reward=float(j == 0),
-                    image=png,
-                )
-            )
-    pl.DataFrame(rows).write_parquet(out)
+    bar_samples(model_dir, out, groups, size, tokens, (128, 100, "Q{g}?"), lambda j: float(j == 0))
 
 
 def run_one(model_dir: str, samples: str, method: str, steps: int, work: str) -> None:
@@ -207,11 +168,10 @@ def bf16_check(steps: int, groups: int, size: int, tokens: int) -> None:
 
 
 def main() -> None:
+    from workload import int_options
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--groups", type=int, default=8)
-    parser.add_argument("--size", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=32)
+    int_options(parser, steps=6, groups=8, size=4, tokens=32)
     parser.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # model samples method work
     parser.add_argument("--memory", action="store_true", help="full fine-tune memory, 3B and 7B")
     parser.add_argument("--bf16-check", action="store_true", help="bf16 update check")

@@ -93,12 +93,12 @@ def main() -> None:
     ap.add_argument("--keep", help="save the warmed-up model here")
     args = ap.parse_args()
 
-    from evovlm.config import validate_config
+    from evovlm.experiment import validate_config
 
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     cfg["tiny"] = {**cfg.get("tiny", {}), **json.loads(args.tiny)}
     cfg["warmup"] = {**cfg.get("warmup", {}), **json.loads(args.warmup)}
-    validate_config(cfg, REPO / "workflow/schemas/config.schema.yaml")
+    validate_config(cfg)
 
     model = args.model
     if model is None:

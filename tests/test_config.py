@@ -5,7 +5,8 @@ import sys
 import pytest
 import yaml
 
-from evovlm.config import ConfigError, load_schema, validate_config
+from evovlm.config import ConfigError, load_schema
+from evovlm.experiment import validate_config
 from tests.conftest import REPO
 
 

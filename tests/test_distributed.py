@@ -3,7 +3,7 @@
 One shared lineage, the Proposer's text-only groups then the Solver's image groups, is trained
 three ways from the same samples, seed and global batch (8 completions a step): on one process,
 under ``accelerate launch --num_processes 2`` (DDP; gloo on CPU), and with ``train.sharding:
-fsdp`` (FSDP2 from config/accelerate/fsdp.yaml, 2 GPUs only). The saved weights must agree within
+fsdp`` (FSDP2 from evovlm/accelerate/fsdp.yaml, 2 GPUs only). The saved weights must agree within
 a tolerance (see :data:`TOLERANCE`). The text-only role leaves the vision tower without gradient
 (frozen for that role), with gradient checkpointing on (the schema's default).
 
@@ -238,7 +238,7 @@ def test_fsdp_needs_a_full_finetune():
 
 def _fsdp_save_child(model_dir: str, out: str) -> None:
     """Shard the tiny model with FSDP2 (each decoder layer and vision block, then the whole
-    model: what config/accelerate/fsdp.yaml asks accelerate for), gather the full state dict as
+    model: what evovlm/accelerate/fsdp.yaml asks accelerate for), gather the full state dict as
     accelerate's ``Accelerator.get_state_dict`` does for FSDP2, and save it from rank 0 the way
     :func:`evovlm.train.run.train_policy` does."""
     import torch.distributed as dist

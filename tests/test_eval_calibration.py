@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from evovlm import compare, report, synth
-from evovlm.config import ConfigError, load_schema, validate_config
+from evovlm.config import ConfigError, load_schema
 from evovlm.evaluate import (
     BenchmarkError,
     EvalConfig,
@@ -24,10 +24,11 @@ from evovlm.evaluate import (
     mcnemar_exact,
     paired_table,
 )
+from evovlm.experiment import validate_config
 from evovlm.methods.mmzero import pseudolabel
 from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
-from tests.conftest import REPO
+from tests.conftest import REPO, solver_samples
 
 # ---------------------------------------------------------------------------------------------
 # The exact McNemar test
@@ -228,27 +229,6 @@ def test_compare_reads_runs_made_before_items_had_kinds(tmp_path, capsys):
 # Calibration: kept against dropped labels, collapse warning, stop_on_collapse
 
 
-def samples(answers: dict[str, list[str | None]], references: dict[str, str], round_: int):
-    rows = []
-    for item_id, values in answers.items():
-        image_id, _, kind = item_id.rpartition("-")
-        for j, answer in enumerate(values):
-            rows.append(
-                {
-                    "round": round_,
-                    "item_id": item_id,
-                    "image_id": image_id,
-                    "question_kind": kind,
-                    "question": "q",
-                    "reference": references[item_id],
-                    "sample_index": j,
-                    "completion": "",
-                    "answer": answer,
-                }
-            )
-    return pl.DataFrame(rows, schema=pseudolabel.SAMPLES_SCHEMA)
-
-
 REFS = {"a-easy": "3", "a-hard": "10", "b-easy": "7", "b-hard": "2.5"}
 # Recorded Solver answers of two rounds on the same items. Round 1: image a is kept (easy 0.75,
 # hard 0.5) with both labels right; image b is dropped (hard agreement 1.0) with both wrong.
@@ -268,7 +248,7 @@ ROUND_2 = {
 
 
 def recorded_round(answers, round_):
-    labels = pseudolabel.label_table(samples(answers, REFS, round_), MMZeroRewardConfig())
+    labels = pseudolabel.label_table(solver_samples(answers, REFS, round_), MMZeroRewardConfig())
     return {"round": round_, **pseudolabel.summarize(labels)}, labels
 
 
@@ -346,9 +326,7 @@ def test_report_shows_paired_test_kinds_dropped_labels_and_collapse():
 def test_stop_on_collapse_is_a_boolean_config_key_default_false():
     import yaml
 
-    from evovlm.config import DEFAULT_SCHEMA
-
-    config = yaml.safe_load((DEFAULT_SCHEMA.parents[2] / "config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     assert validate_config(dict(config), load_schema()).get("stop_on_collapse") is False
     with pytest.raises(ConfigError, match="stop_on_collapse"):
         validate_config({**config, "stop_on_collapse": "maybe"}, load_schema())

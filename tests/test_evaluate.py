@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from evovlm import synth
-from evovlm.config import ConfigError, load_schema, validate_config
+from evovlm.config import ConfigError, load_schema
 from evovlm.engines import RequestOutput, Sample
 from evovlm.evaluate import (
     BenchmarkError,
@@ -23,6 +23,7 @@ from evovlm.evaluate import (
     question_text,
     wilson_interval,
 )
+from evovlm.experiment import validate_config
 from evovlm.schema import BENCHMARK, EVAL, read_parquet, write_parquet
 
 
@@ -170,9 +171,9 @@ def test_bad_benchmark_files_are_clear_errors(tmp_path, rows, message):
 def test_benchmark_paths_are_checked_with_the_config(tmp_path):
     import yaml
 
-    from evovlm.config import DEFAULT_SCHEMA
+    from tests.conftest import REPO
 
-    config = yaml.safe_load((DEFAULT_SCHEMA.parents[2] / "config/config.yaml").read_text())
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["eval"] = {"benchmarks": [{"name": "x", "path": str(tmp_path / "nope.parquet")}]}
     with pytest.raises(ConfigError, match=r"^config key 'eval.benchmarks.0.path': file "):
         validate_config(config, load_schema())

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from evovlm import hfio
+from evovlm import hfio, methods
 from evovlm.metrics import write_json
 from evovlm.schema import write_parquet
 
@@ -47,7 +47,7 @@ def test_models_and_checkpoints_honour_the_umask(tmp_path, umask):
 
     base = build_tiny_model(tmp_path / "tiny-base")
     # what the training job writes when a round has nothing to train: an adapter checkpoint
-    cfg = TrainConfig.from_dict({"method": "lora", "lora_save": "adapter"}, "evolmm")
+    cfg = TrainConfig.from_dict({"method": "lora", "lora_save": "adapter"}, methods.get("evolmm"))
     ckpt = tmp_path / "results" / "checkpoint" / "solver"
     copy_policy(str(base), ckpt, cfg)
     hfio.prepare_checkpoint(ckpt)

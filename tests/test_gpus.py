@@ -20,7 +20,7 @@ import yaml
 
 from evovlm import gpus
 from evovlm.config import ConfigError
-from tests.conftest import REPO
+from tests.conftest import REPO, snakemake
 
 
 def fake_smi(folder: Path, count: int = 2, driver: str = "580.95.05") -> Path:
@@ -219,17 +219,6 @@ def test_the_tiny_model_folder_is_not_a_real_model(tiny_model_dir, monkeypatch):
     params, how = gpus.model_parameters(str(tiny_model_dir))
     assert how == "local" and 0 < params < gpus.REAL_MODEL_PARAMS
     gpus.check_gpu_setup(default_config(model={"base": str(tiny_model_dir)}))
-
-
-def snakemake(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-    )
 
 
 def config_errors(stderr: str) -> list[str]:

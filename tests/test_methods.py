@@ -54,7 +54,8 @@ def test_plugin_scoring_is_the_method_scoring():
 
 
 def test_the_schema_names_the_builtin_methods_and_the_registry_adds_plugins():
-    from evovlm.config import load_schema, schema_with_methods
+    from evovlm.config import load_schema
+    from evovlm.experiment import schema_with_methods
 
     schema = load_schema()
     assert schema["properties"]["method"]["enum"] == list(methods.BUILTIN)
@@ -178,3 +179,31 @@ def test_compare_shows_the_rates_the_method_in_metrics_json_names(tmp_path, toy)
     assert "mean_entropy" in header and "render_rate" not in header
     header = compare.table([compare.load_run(tmp_path / "toy")]).splitlines()[0]
     assert "vowel_share" in header and "other" not in header
+
+
+def test_the_train_sections_auto_values_are_the_methods_train_defaults():
+    """TrainConfig knows no method by name: "auto" resolves from the Method it is given (a
+    plug-in's own train_defaults too), and a bare name is refused rather than guessed."""
+    from evovlm.train import TRAIN_DEFAULTS, TrainConfig
+
+    evo = TrainConfig.from_dict({}, methods.get("evolmm"))
+    assert (evo.method, evo.freeze_vision_tower, evo.kl_control, evo.scale_rewards) == (
+        "lora",
+        True,
+        "adaptive",
+        "none",
+    )
+    mm = TrainConfig.from_dict({}, methods.get("mmzero"))
+    assert (mm.method, mm.freeze_vision_tower, mm.kl_control, mm.scale_rewards) == (
+        "full",
+        False,
+        "fixed",
+        "group",
+    )
+    assert TrainConfig.from_dict({}) == mm and dict(methods.get("mmzero").train_defaults) == (
+        TRAIN_DEFAULTS
+    )
+    toy = TrainConfig.from_dict({}, {"method": "lora", "kl_control": "adaptive"})
+    assert (toy.method, toy.kl_control, toy.scale_rewards) == ("lora", "adaptive", "group")
+    with pytest.raises(TypeError, match=r"evovlm.methods.get\(name\)"):
+        TrainConfig.from_dict({}, "evolmm")

@@ -21,7 +21,7 @@ from evovlm.train.checkpoint import copy_policy
 
 def _adapter(base, out):
     """An adapter checkpoint on ``base``, as the training job writes it for a round."""
-    cfg = TrainConfig.from_dict({"method": "lora", "lora_save": "adapter"}, "evolmm")
+    cfg = TrainConfig.from_dict({"method": "lora", "lora_save": "adapter"}, methods.get("evolmm"))
     copy_policy(str(base), out, cfg)
     hfio.prepare_checkpoint(out)
     return out

@@ -136,7 +136,7 @@ def test_a_real_base_without_a_preset_gets_no_demo_value(tmp_path):
     """Issue 31, B1: `--config model={base: <a real model>}` planned the 7B run with the tiny
     model's lr 3e-4, 12 steps and 96-token Solver. Now every key of the demo file takes the
     schema's default (the methods' reference values where one key holds them)."""
-    from evovlm.config import validate_config
+    from evovlm.experiment import validate_config
 
     got = load(tmp_path, model={"base": "acme/vl-7b"})
     config = got["config"]

@@ -11,22 +11,11 @@ import textwrap
 import pytest
 import yaml
 
-from evovlm.config import ConfigError, check_hub_model, validate_config
-from tests.conftest import REPO
+from evovlm.config import ConfigError, check_hub_model
+from evovlm.experiment import validate_config
+from tests.conftest import REPO, snakemake
 
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
-
-
-def snakemake(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=full_env,
-    )
 
 
 def rule_blocks() -> dict[str, str]:

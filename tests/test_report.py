@@ -16,38 +16,17 @@ from evovlm.methods.mmzero import pseudolabel
 from evovlm.methods.mmzero.gallery import mmzero_gallery
 from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import RENDERS, frame_from_rows, write_parquet
+from tests.conftest import solver_samples
 
 # ---------------------------------------------------------------------------------------------
 # Pseudo-label accuracy
-
-
-def samples(answers: dict[str, list[str | None]], references: dict[str, str]) -> pl.DataFrame:
-    """One row per sample; keys are '<image>-easy' / '<image>-hard'."""
-    rows = []
-    for item_id, values in answers.items():
-        image_id, _, kind = item_id.rpartition("-")
-        for j, answer in enumerate(values):
-            rows.append(
-                {
-                    "round": 1,
-                    "item_id": item_id,
-                    "image_id": image_id,
-                    "question_kind": kind,
-                    "question": "q",
-                    "reference": references[item_id],
-                    "sample_index": j,
-                    "completion": "",
-                    "answer": answer,
-                }
-            )
-    return pl.DataFrame(rows, schema=pseudolabel.SAMPLES_SCHEMA)
 
 
 REFS = {"a-easy": "3", "a-hard": "10", "b-easy": "7", "b-hard": "2.5"}
 
 
 def test_oracle_solver_labels_everything_right():
-    table = samples({k: [v] * 4 for k, v in REFS.items()}, REFS)
+    table = solver_samples({k: [v] * 4 for k, v in REFS.items()}, REFS)
     labels = pseudolabel.label_table(table)
     out = pseudolabel.summarize(labels)
     assert out["overall"] == {
@@ -64,7 +43,7 @@ def test_oracle_solver_labels_everything_right():
 
 
 def test_constant_solver_is_right_only_where_the_reference_is_the_constant():
-    table = samples({k: ["7"] * 4 for k in REFS}, REFS)
+    table = solver_samples({k: ["7"] * 4 for k in REFS}, REFS)
     out = pseudolabel.summarize(pseudolabel.label_table(table))
     assert out["overall"]["correct"] == 1  # only b-easy's answer is 7
     assert out["overall"]["accuracy"] == pytest.approx(0.25)
@@ -81,7 +60,7 @@ def test_mid_band_filter_counts_kept_right_and_wrong_labels():
         "b-easy": ["7", "1", "2", "4"],
         "b-hard": ["2.5", "2.5", "1", None],
     }
-    labels = pseudolabel.label_table(samples(answers, REFS), MMZeroRewardConfig())
+    labels = pseudolabel.label_table(solver_samples(answers, REFS), MMZeroRewardConfig())
     row = {r["item_id"]: r for r in labels.to_dicts()}
     assert row["a-hard"]["label"] == "11" and row["a-hard"]["agreement"] == 0.5
     assert row["a-easy"]["in_band"] and row["a-hard"]["in_band"]
@@ -97,7 +76,7 @@ def test_mid_band_filter_counts_kept_right_and_wrong_labels():
 
 def test_question_without_a_valid_answer_has_no_label_and_is_wrong():
     answers = {"a-easy": [None] * 4, "a-hard": ["10"] * 4}
-    out = pseudolabel.summarize(pseudolabel.label_table(samples(answers, REFS)))
+    out = pseudolabel.summarize(pseudolabel.label_table(solver_samples(answers, REFS)))
     assert out["overall"]["labelled"] == 1 and out["overall"]["correct"] == 1
     assert out["overall"]["accuracy"] == 0.5 and out["overall"]["accuracy_of_labelled"] == 1.0
     assert out["by_band"]["0.0-0.2"]["n"] == 1
@@ -200,7 +179,7 @@ def test_every_round_figure_is_written_and_not_blank(tmp_path):
     report.plot_eval(accuracy, tmp_path / "eval.png")
     assert not_blank(tmp_path / "eval.png")
     answers = {"a-easy": ["3"] * 4, "a-hard": ["11", "11", "10", "9"]}
-    labels = pseudolabel.summarize(pseudolabel.label_table(samples(answers, REFS)))
+    labels = pseudolabel.summarize(pseudolabel.label_table(solver_samples(answers, REFS)))
     report.plot_pseudolabels({1: labels, 2: labels}, tmp_path / "pseudolabels.png")
     assert not_blank(tmp_path / "pseudolabels.png")
 
@@ -218,21 +197,26 @@ def test_training_history_keeps_step_entries_only():
     assert all(e["role"] == "proposer" for e in history)
 
 
-def test_summary_has_one_row_per_round_with_every_rate_reward_and_eval(tmp_path):
-    accuracy = pl.DataFrame(
+def three_policies(correct: list[int], low: list[float], high: list[float]) -> pl.DataFrame:
+    """Evaluation accuracy of the base policy and two rounds on 64 procedural items."""
+    return pl.DataFrame(
         {
             "policy": ["base", "round_1", "round_2"],
             "benchmark": ["procedural"] * 3,
             "n": [64] * 3,
-            "correct": [10, 16, 20],
-            "accuracy": [10 / 64, 16 / 64, 20 / 64],
-            "ci95_low": [0.1] * 3,
-            "ci95_high": [0.4] * 3,
+            "correct": correct,
+            "accuracy": [c / 64 for c in correct],
+            "ci95_low": low,
+            "ci95_high": high,
             "boxed_rate": [1.0] * 3,
         }
     )
+
+
+def test_summary_has_one_row_per_round_with_every_rate_reward_and_eval(tmp_path):
+    accuracy = three_policies([10, 16, 20], [0.1] * 3, [0.4] * 3)
     labels = pseudolabel.summarize(
-        pseudolabel.label_table(samples({k: [v] * 4 for k, v in REFS.items()}, REFS))
+        pseudolabel.label_table(solver_samples({k: [v] * 4 for k, v in REFS.items()}, REFS))
     )
     frame = report.summary_rows(
         {1: metrics_of(1), 2: metrics_of(2, extra_rate=True)},
@@ -647,18 +631,7 @@ def test_collapse_warning_when_agreement_rises_and_kept_labels_get_worse():
 
 
 def test_landing_page_holds_eval_rates_with_se_labels_collapse_and_config():
-    accuracy = pl.DataFrame(
-        {
-            "policy": ["base", "round_1", "round_2"],
-            "benchmark": ["procedural"] * 3,
-            "n": [64] * 3,
-            "correct": [3, 4, 1],
-            "accuracy": [3 / 64, 4 / 64, 1 / 64],
-            "ci95_low": [0.016, 0.025, 0.003],
-            "ci95_high": [0.129, 0.150, 0.083],
-            "boxed_rate": [1.0] * 3,
-        }
-    )
+    accuracy = three_policies([3, 4, 1], [0.016, 0.025, 0.003], [0.129, 0.150, 0.083])
     metrics = {
         r: {**metrics_of(r), "rate_se": {"parse_rate": 0.028}, "rate_counts": {"parse_rate": 320}}
         for r in (1, 2)

@@ -94,6 +94,18 @@ def test_from_dict_errors(cls, data, match):
         cls.from_dict(data)
 
 
+def test_the_schema_names_exactly_the_evolmm_solver_rewards():
+    """EvoLMMRewardConfig checks solver_reward against the schema's enum (the config leaf), so
+    the enum and the functions by name must agree."""
+    from evovlm.config import section_schema
+
+    enum = section_schema("rewards.evolmm")["properties"]["solver_reward"]["enum"]
+    assert sorted(enum) == sorted(EVOLMM_SOLVER_REWARDS)
+    message = "must be one of ['continuous', 'majority'], got 'median'"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        EvoLMMRewardConfig.from_dict({"solver_reward": "median"})
+
+
 def test_registry():
     """Every MM-Zero role's reward is its components, each weighted by a config field; EvoLMM's
     Solver reward is chosen by name."""
@@ -627,22 +639,12 @@ def test_score_evolmm_hand_computed():
 
 
 def test_score_evolmm_empty():
+    text = pl.String
     q = pl.DataFrame(
-        schema={
-            "question_id": pl.String,
-            "group_id": pl.String,
-            "parse_ok": pl.Boolean,
-            "question": pl.String,
-        }
+        schema=dict(question_id=text, group_id=text, parse_ok=pl.Boolean, question=text)
     )
-    a = pl.DataFrame(
-        schema={
-            "answer_id": pl.String,
-            "question_id": pl.String,
-            "answer": pl.String,
-            "words_before_answer": pl.Int32,
-        }
-    )
+    words = {"words_before_answer": pl.Int32}
+    a = pl.DataFrame(schema=dict(answer_id=text, question_id=text, answer=text, **words))
     out = score_evolmm(q, a)
     assert out["proposer"].height == 0 and out["solver"].height == 0
     assert out["solver"].schema["reward"] == pl.Float64

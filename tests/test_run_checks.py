@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evovlm.config import (
+from evovlm.config import ConfigError
+from evovlm.experiment import (
     EXPERIMENT_RECORD,
-    ConfigError,
     check_image_dir,
     check_results_identity,
     record_experiment,

@@ -204,7 +204,8 @@ def test_warmup_examples_speak_the_role_format(role):
 
 
 def test_warmup_config_see_is_off_by_default_and_checked():
-    from evovlm.config import ConfigError, validate_config
+    from evovlm.config import ConfigError
+    from evovlm.experiment import validate_config
     from evovlm.warmup import WarmupConfig
 
     cfg = WarmupConfig()
@@ -223,7 +224,7 @@ def test_config_overlay_is_valid_and_lists_the_see_topics():
     import yaml
     from snakemake.utils import update_config
 
-    from evovlm.config import validate_config
+    from evovlm.experiment import validate_config
 
     repo = Path(__file__).resolve().parents[1]
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())

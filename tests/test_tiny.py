@@ -1,6 +1,7 @@
 import hashlib
 
-from evovlm.modeling import ImageOnlyQwenVLProcessor, load_model, load_processor
+from evovlm.modeling import load_model, load_processor
+from evovlm.processor import ImageOnlyQwenVLProcessor
 from evovlm.tiny import SPECIAL_TOKENS, TinySpec, build_tiny_model
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import torch
 
-from evovlm import train
+from evovlm import methods, train
 from evovlm.engines import Request, SamplingParams, make_engine
 from evovlm.stages import png_to_image
 
@@ -77,6 +77,11 @@ def _config(**kw) -> train.TrainConfig:
     return train.TrainConfig.from_dict(base)
 
 
+def _train(model_dir, samples: dict, cfg, folder, ckpt="ckpt", work="w", **options) -> dict:
+    """``train.train_policy`` from ``model_dir`` into ``folder/ckpt``, TRL state in ``folder/work``."""
+    return train.train_policy(str(model_dir), samples, cfg, folder / ckpt, folder / work, **options)
+
+
 def _state(path) -> dict[str, torch.Tensor]:
     from evovlm.modeling import load_model
 
@@ -122,12 +127,12 @@ def image_samples(tiny_model_dir):
 def full_image_run(tiny_model_dir, image_samples, tmp_path_factory):
     """Full fine-tune on solver-like image groups with the vision tower unfrozen."""
     tmp = tmp_path_factory.mktemp("full_image")
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"solver": image_samples},
         _config(freeze_vision_tower=False),
-        tmp / "ckpt",
-        tmp / "work",
+        tmp,
+        work="work",
     )
     return summary, tmp / "ckpt"
 
@@ -288,12 +293,8 @@ def test_learning_image_groups_raise_winner_logprob(tiny_model_dir, image_sample
 
 
 def test_learning_text_groups_and_frozen_vision_tower(tiny_model_dir, text_samples, tmp_path):
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"proposer": text_samples},
-        _config(freeze_vision_tower=True),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+    summary = _train(
+        tiny_model_dir, {"proposer": text_samples}, _config(freeze_vision_tower=True), tmp_path
     )
     assert summary["groups_trained"] == 4
     start = _winner_logprobs(tiny_model_dir, text_samples)
@@ -407,12 +408,8 @@ def test_lora_adapter_copy_when_untrained(tiny_model_dir, text_samples, tmp_path
 
 def test_shared_lineage_trains_roles_in_turn(tiny_model_dir, text_samples, image_samples, tmp_path):
     coder = text_samples.head(8)  # two groups of 4 with signal
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"solver": image_samples, "coder": coder},
-        _config(max_steps=2),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+    summary = _train(
+        tiny_model_dir, {"solver": image_samples, "coder": coder}, _config(max_steps=2), tmp_path
     )
     assert list(summary["roles"]) == ["coder", "solver"]
     assert summary["steps"] == 4 and summary["groups_trained"] == 6
@@ -443,7 +440,8 @@ def test_resume_from_trl_checkpoint(tiny_model_dir, text_samples, tmp_path):
 
 
 def test_checkpoint_reloads_and_generates(full_image_run):
-    from evovlm.modeling import ImageOnlyQwenVLProcessor, load_model, load_processor
+    from evovlm.modeling import load_model, load_processor
+    from evovlm.processor import ImageOnlyQwenVLProcessor
 
     _, ckpt = full_image_run
     assert isinstance(load_processor(ckpt), ImageOnlyQwenVLProcessor)
@@ -471,9 +469,9 @@ def test_completions_with_image_placeholder_tokens_are_dropped(tiny_model_dir):
 
 
 def test_train_config_auto_values_are_the_methods_reference():
-    mm = train.TrainConfig.from_dict({}, "mmzero")
+    mm = train.TrainConfig.from_dict({}, methods.get("mmzero"))
     assert (mm.method, mm.freeze_vision_tower, mm.kl_control) == ("full", False, "fixed")
-    evo = train.TrainConfig.from_dict({}, "evolmm")
+    evo = train.TrainConfig.from_dict({}, methods.get("evolmm"))
     assert (evo.method, evo.freeze_vision_tower, evo.kl_control) == ("lora", True, "adaptive")
     assert (evo.lora_r, evo.lora_alpha, evo.kl_init_beta, evo.kl_target, evo.kl_rate) == (
         16,
@@ -484,7 +482,7 @@ def test_train_config_auto_values_are_the_methods_reference():
     )
     assert mm.weight_decay == 0.01 and mm.scale_logits_by_temperature is True
     explicit = train.TrainConfig.from_dict(
-        {"method": "full", "freeze_vision_tower": "true"}, "evolmm"
+        {"method": "full", "freeze_vision_tower": "true"}, methods.get("evolmm")
     )
     assert (explicit.method, explicit.freeze_vision_tower) == ("full", True)
     assert train.TrainConfig.from_dict({"learning_rate": 0}).learning_rate == 0  # control run
@@ -572,13 +570,8 @@ def test_kl_reference_of_a_bf16_full_finetune_loads_in_bf16(tmp_path):
 
 def test_learning_rate_zero_changes_no_weight(tiny_model_dir, text_samples, tmp_path):
     """The no-training control: every step runs, no weight changes."""
-    summary = train.train_policy(
-        str(tiny_model_dir),
-        {"proposer": text_samples},
-        _config(learning_rate=0.0, max_steps=2),
-        tmp_path / "ckpt",
-        tmp_path / "w",
-    )
+    cfg = _config(learning_rate=0.0, max_steps=2)
+    summary = _train(tiny_model_dir, {"proposer": text_samples}, cfg, tmp_path)
     assert summary["steps"] == 2 and not summary["copied_previous"]
     before, after = _state(tiny_model_dir), _state(tmp_path / "ckpt")
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -589,19 +582,21 @@ def test_a_role_scaled_to_zero_learning_rate_changes_no_weight(
 ):
     """train.lr_scale multiplies the role's learning rate: the Proposer at factor 0 stays put
     while the same run at factor 1 moves."""
-    still = train.train_policy(
-        str(tiny_model_dir),
+    still = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 0.0, "solver": 2.0}),
-        tmp_path / "still",
-        tmp_path / "w1",
+        tmp_path,
+        ckpt="still",
+        work="w1",
     )
-    moved = train.train_policy(
-        str(tiny_model_dir),
+    moved = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(learning_rate=5e-3, max_steps=2, lr_scale={"proposer": 1.0}),
-        tmp_path / "moved",
-        tmp_path / "w2",
+        tmp_path,
+        ckpt="moved",
+        work="w2",
     )
     assert still["steps"] == moved["steps"] == 2
     before = _state(tiny_model_dir)
@@ -635,7 +630,8 @@ def test_any_other_grpo_option_passes_through_from_train_trl(
 
 
 def test_train_trl_options_are_checked_before_any_job():
-    from evovlm.config import ConfigError, validate_config
+    from evovlm.config import ConfigError
+    from evovlm.experiment import validate_config
 
     validate_config({"train": {"trl": {"warmup_steps": 2, "adam_beta2": 0.99}}})
     with pytest.raises(ConfigError, match=r"'train.trl.warmup_step'.*did you mean 'warmup_steps'"):

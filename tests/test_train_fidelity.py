@@ -11,9 +11,9 @@ import math
 import polars as pl
 import pytest
 
-from evovlm import train
-from evovlm.train.replay import _AdaptiveKL, pass_order, plan_steps, update_ratio_steps
-from tests.test_train import _config, _samples
+from evovlm import methods, train
+from evovlm.train.replay import AdaptiveKL, pass_order, plan_steps, update_ratio_steps
+from tests.test_train import _config, _samples, _train
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -51,7 +51,7 @@ def test_evolmm_advantage_is_reward_minus_group_mean(tiny_model_dir, consensus_g
     """[1, 1, 1, 1, 0.95]: mean 0.99, so r - b = +0.01 x4 and -0.04 (the EvoLMM reference's
     reward - baseline), not TRL's group-scaled +0.445 and -1.78."""
     cfg = train.TrainConfig.from_dict(
-        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, "evolmm"
+        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, methods.get("evolmm")
     )
     assert cfg.scale_rewards == "none"
     advantages = _trained_advantages(tiny_model_dir, consensus_group, cfg, tmp_path)
@@ -62,7 +62,7 @@ def test_mmzero_advantage_stays_group_scaled(tiny_model_dir, consensus_group, tm
     """MM-Zero (EasyR1's GRPO) divides by the group's std: unbiased std of [1,1,1,1,0.95] is
     sqrt(0.002 / 4) = 0.022361; (1 - 0.99) / (0.022361 + 1e-4) = +0.445, -0.04 / ... = -1.781."""
     cfg = train.TrainConfig.from_dict(
-        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, "mmzero"
+        {"max_steps": 1, "per_device_train_batch_size": 5, "save_steps": 0}, methods.get("mmzero")
     )
     assert cfg.scale_rewards == "group"
     advantages = _trained_advantages(tiny_model_dir, consensus_group, cfg, tmp_path)
@@ -82,8 +82,8 @@ PROPORTIONAL_PATH = [0.001, 0.0011, 0.00121, 0.001331, 0.0014641]
 )
 def test_beta_path_at_ten_times_the_target(update, path):
     """The trainer callback itself, fed four logged steps of KL 0.2."""
-    cfg = train.TrainConfig.from_dict({"kl_update": update}, "evolmm")
-    callback = _AdaptiveKL.make(cfg)
+    cfg = train.TrainConfig.from_dict({"kl_update": update}, methods.get("evolmm"))
+    callback = AdaptiveKL.make(cfg)
 
     class Trainer:
         beta = cfg.kl_init_beta
@@ -187,12 +187,11 @@ def test_update_ratio_hand_computed():
 
 def test_proposer_runs_the_solvers_steps_over_the_ratio(tiny_model_dir, text_samples, tmp_path):
     """Its own lineage: the Solver's steps from the Solver job's summary (60 / 25 -> 3)."""
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"proposer": text_samples},
         _config(passes=1, learning_rate=0.0),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+        tmp_path,
         update_ratio={"proposer": ("solver", 25)},
         reference_steps={"solver": 60},
     )
@@ -214,12 +213,11 @@ def test_shared_lineage_proposer_runs_at_the_ratio(tiny_model_dir, text_samples,
     """One lineage: the Solver's planned steps (passes 2: 2 x 4 groups / 2 a step = 4) over the
     ratio 3 -> 2 Proposer steps, which use 4 of its 16 completions once."""
     solver = text_samples.with_columns(pl.lit(None, dtype=pl.Binary).alias("image"))
-    summary = train.train_policy(
-        str(tiny_model_dir),
+    summary = _train(
+        tiny_model_dir,
         {"proposer": text_samples, "solver": solver},
         _config(passes=2, learning_rate=0.0),
-        tmp_path / "ckpt",
-        tmp_path / "w",
+        tmp_path,
         update_ratio={"proposer": ("solver", 3)},
     )
     assert summary["roles"]["solver"]["steps"] == 4
@@ -229,7 +227,7 @@ def test_shared_lineage_proposer_runs_at_the_ratio(tiny_model_dir, text_samples,
 
 def test_evolmm_asks_for_the_reference_ratio():
     from evovlm import methods
-    from evovlm.config import validate_config
+    from evovlm.experiment import validate_config
 
     config = validate_config({"method": "evolmm"})
     assert methods.get("evolmm").sample_options(config) == {

@@ -8,7 +8,8 @@ import copy
 import pytest
 import yaml
 
-from evovlm.config import ConfigError, validate_config
+from evovlm.config import ConfigError
+from evovlm.experiment import validate_config
 from tests.conftest import REPO
 
 ROLES = [

@@ -12,7 +12,7 @@ import sys
 COMMANDS = {
     "render": ("evovlm.render", "Render SVG/Python programs from a Parquet file to images"),
     "build-tiny": ("evovlm.tiny", "Build the embedded tiny Qwen-VL model into a folder"),
-    "validate-config": ("evovlm.config", "Validate a config file against the schema"),
+    "validate-config": ("evovlm.experiment", "Validate a config file against the schema"),
     "compare": (
         "evovlm.compare",
         "Per-round table of finished runs side by side (trained, control)",

@@ -63,7 +63,7 @@ def load_run(folder: str | Path) -> dict[str, Any]:
 
 def _recorded_method(folder: Path) -> str | None:
     """The method ``results/experiment.json`` records (written when a run starts), if any."""
-    from evovlm.config import EXPERIMENT_RECORD
+    from evovlm.experiment import EXPERIMENT_RECORD
 
     record = folder / "results" / EXPERIMENT_RECORD
     try:

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from evovlm.config import EMBEDDED, ConfigError, base_kind
+
 _HELD: list = []  # open lock files; closing them (process exit) frees the GPU
 
 
@@ -191,8 +193,6 @@ def estimate_parameters(model_config: dict) -> int | None:
 def model_parameters(base: str, revision: str | None = None) -> tuple[int | None, str]:
     """(estimated parameters or None, how it was found) for ``model.base``: the embedded model,
     a local folder, or a hub id (read from the local Hugging Face cache, nothing downloaded)."""
-    from evovlm.config import EMBEDDED, base_kind
-
     if base == EMBEDDED:
         return 0, "embedded"
     kind = base_kind(base)
@@ -222,8 +222,6 @@ def check_gpu_setup(config: dict, conda: bool = False) -> None:
     initialisation: vLLM must be the first to start CUDA). Local runs only: on a cluster the
     submit host's GPUs say nothing about the nodes'.
     """
-    from evovlm.config import ConfigError
-
     gpus = visible_gpus()
     cuda = GPU_ENV_CUDA if conda else torch_cuda_version()
     where = "the conda env envs/evovlm-gpu.yaml" if conda else "the installed torch"

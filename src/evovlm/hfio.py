@@ -1,8 +1,9 @@
 """Outputs that load the Hugging Face way: Parquet features metadata, model cards, processors.
 
-- Parquet: :func:`with_features` puts the ``datasets`` features of a table in the schema metadata
-  key ``huggingface``, so ``datasets.load_dataset("parquet", ...)`` decodes image columns (the
-  ``{"bytes", "path"}`` struct) to PIL images instead of dicts.
+- Parquet (defined in :mod:`evovlm.schema`, which writes the tables): :func:`with_features`
+  puts the ``datasets`` features of a table in the schema metadata key ``huggingface``, so
+  ``datasets.load_dataset("parquet", ...)`` decodes image columns (the ``{"bytes", "path"}``
+  struct) to PIL images instead of dicts.
 - Checkpoints: :func:`prepare_checkpoint` and :func:`write_model_card` write a model card (``README.md``) and, for a Qwen2.5-VL
   processor, an image-only processor as custom code, so that ``AutoProcessor`` and
   ``pipeline("image-text-to-text")`` load the folder on a stack without torchvision (pass
@@ -16,88 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
-from evovlm.schema import IMAGE
-
-# Arrow type -> datasets Value dtype.
-_VALUE = {
-    pa.bool_(): "bool",
-    pa.int8(): "int8",
-    pa.int16(): "int16",
-    pa.int32(): "int32",
-    pa.int64(): "int64",
-    pa.uint8(): "uint8",
-    pa.uint32(): "uint32",
-    pa.uint64(): "uint64",
-    pa.float16(): "float16",
-    pa.float32(): "float32",
-    pa.float64(): "float64",
-    pa.string(): "string",
-    pa.large_string(): "large_string",
-    pa.binary(): "binary",
-    pa.large_binary(): "large_binary",
-    pa.null(): "null",
-}
-
-
-def feature(dtype: pa.DataType) -> dict[str, Any]:
-    """The ``datasets`` feature (as its JSON dict) of one Arrow type; image structs are Image()."""
-    if dtype.equals(IMAGE):
-        return {"_type": "Image"}
-    if dtype in _VALUE:
-        return {"dtype": _VALUE[dtype], "_type": "Value"}
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        return {"feature": feature(dtype.value_type), "_type": "List"}
-    if pa.types.is_struct(dtype):
-        return {dtype.field(i).name: feature(dtype.field(i).type) for i in range(dtype.num_fields)}
-    if pa.types.is_timestamp(dtype):
-        return {"dtype": f"timestamp[{dtype.unit}]", "_type": "Value"}
-    from datasets import Features  # anything else: let datasets name it
-
-    return Features.from_arrow_schema(pa.schema([("x", dtype)])).to_dict()["x"]
-
-
-def with_features(table: pa.Table) -> pa.Table:
-    """``table`` with the ``datasets`` features of its columns in the ``huggingface`` metadata."""
-    features = {f.name: feature(f.type) for f in table.schema}
-    metadata = dict(table.schema.metadata or {})
-    metadata[b"huggingface"] = json.dumps({"info": {"features": features}}).encode()
-    return table.replace_schema_metadata(metadata)
-
-
-# ---------------------------------------------------------------------------------------------
-# File modes
-
-
-def current_umask() -> int:
-    """The process's umask (read from /proc on Linux; elsewhere set and restored at once)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def honour_umask(path: str | os.PathLike) -> None:
-    """Give ``path`` (a file, or a folder and everything in it) the mode a plain ``open`` or
-    ``mkdir`` would: ``tempfile.mkstemp`` and safetensors create files 0600, so atomic writes and
-    saved weights would otherwise be unreadable to the group and others whatever the umask."""
-    mask = current_umask()
-    path = Path(path)
-    targets = [path]
-    if path.is_dir():
-        targets += list(path.rglob("*"))
-    for target in targets:
-        if target.is_symlink():
-            continue
-        executable = target.is_dir() or target.stat().st_mode & 0o100
-        os.chmod(target, (0o777 if executable else 0o666) & ~mask)
-
+# The Parquet side (features metadata, file modes) lives with the table schemas, which write it;
+# re-exported here, where it has always been looked up.
+from evovlm.schema import feature, honour_umask, with_features  # noqa: F401
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints

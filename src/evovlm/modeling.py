@@ -4,8 +4,10 @@
 torchvision). Transformers' stock Qwen-VL processors cannot be built without torchvision
 (they insist on a video processor), and ``AutoProcessor`` then silently falls back to a bare
 tokenizer, which breaks later with ``KeyError: 'pixel_values'``. So when the processor it
-returns has no image processor, we build :class:`ImageOnlyQwenVLProcessor`: the stock
-Qwen2.5-VL processor logic (image token expansion, chat template) without the video part.
+returns has no image processor, we build :class:`~evovlm.processor.ImageOnlyQwenVLProcessor`:
+the stock Qwen2.5-VL processor logic (image token expansion, chat template) without the video
+part. Importing this module imports neither torch nor transformers (each function does), so the
+model-folder checks of ``model.base`` (:func:`check_model_path`) run before any job cheaply.
 """
 
 from __future__ import annotations
@@ -13,52 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from transformers import Qwen2_5_VLProcessor
-
-
-class ImageOnlyQwenVLProcessor(Qwen2_5_VLProcessor):
-    """Qwen2.5-VL / Qwen3-VL style processor for images and text only (no torchvision)."""
-
-    # Saved folders name the stock class, so an environment with torchvision loads the stock
-    # processor and one without it gets this one from ``load_processor``.
-    saved_class_name = "Qwen2_5_VLProcessor"
-
-    def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-        super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-    def to_dict(self):
-        output = super().to_dict()
-        output["processor_class"] = self.saved_class_name
-        output.setdefault("video_processor", video_processor_dict(self.image_processor))
-        return output
-
-    def save_pretrained(self, save_directory, *args, **kwargs):
-        import json
-
-        result = super().save_pretrained(save_directory, *args, **kwargs)
-        # The tokenizer config records the processor class too (set during the save above).
-        tokenizer_config = Path(save_directory) / "tokenizer_config.json"
-        if tokenizer_config.exists():
-            data = json.loads(tokenizer_config.read_text())
-            if data.get("processor_class") != self.saved_class_name:
-                data["processor_class"] = self.saved_class_name
-                tokenizer_config.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        return result
-
-
-def video_processor_dict(image_processor) -> dict:
-    """The video processor entry a saved folder needs beside its image processor.
-
-    vLLM builds the stock ``Qwen2_5_VLProcessor.from_pretrained`` itself (``auto_map`` is not
-    read), and that needs a video processor config (transformers reads the ``video_processor``
-    entry of ``processor_config.json``, else ``video_preprocessor_config.json``); without one it
-    refuses the folder. The entry mirrors the image processor (same patching, same pixel
-    bounds); evovlm never feeds videos (``limit_mm_per_prompt`` video 0)."""
-    entry = {k: v for k, v in image_processor.to_dict().items() if not k.startswith("_")}
-    entry.pop("image_processor_type", None)
-    entry["video_processor_type"] = "Qwen2VLVideoProcessor"
-    return entry
-
+from evovlm.config import EMBEDDED, ConfigError, base_kind
 
 # Tokens that stand for pixels: a completion holding one cannot be replayed in training (the
 # vision tower would be fed no image for it), so engines never sample them.
@@ -139,6 +96,8 @@ def adapter_rank(model: str | os.PathLike) -> int:
 def load_processor(model: str | os.PathLike):
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
+    from evovlm.processor import ImageOnlyQwenVLProcessor  # a transformers subclass
+
     path = resolve_model_path(model)
     try:
         processor = AutoProcessor.from_pretrained(path)
@@ -203,8 +162,6 @@ def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None =
 
     from huggingface_hub import snapshot_download
 
-    from evovlm.config import missing_model_files
-
     snapshot = Path(snapshot_download(repo_id, revision=revision, allow_patterns=FETCH_PATTERNS))
     out = Path(out_dir)
     tmp = out.with_name(out.name + ".tmp")
@@ -231,3 +188,36 @@ def fetch_model(repo_id: str, out_dir: str | os.PathLike, revision: str | None =
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+# What a model folder must hold (any one name per kind): the checks of `model.base`.
+MODEL_FILES = {
+    "config": ("config.json",),
+    "tokenizer": ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json"),
+    "processor": ("preprocessor_config.json", "processor_config.json"),
+}
+
+
+def missing_model_files(folder: str | Path) -> list[str]:
+    """The kinds of :data:`MODEL_FILES` that ``folder`` lacks (empty = looks like a model)."""
+    names = {p.name for p in Path(folder).iterdir()} if Path(folder).is_dir() else set()
+    return [kind for kind, options in MODEL_FILES.items() if not names.intersection(options)]
+
+
+def check_model_path(config: dict) -> None:
+    base = config.get("model", {}).get("base", EMBEDDED)
+    if base_kind(base) != "local":
+        return
+    path = Path(base).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"config key 'model.base': path {base!r} does not exist; "
+            "fix: point it at a model folder, a hub id (owner/name) or 'embedded'"
+        )
+    missing = missing_model_files(path)
+    if missing:
+        wanted = "; ".join(f"{kind}: {' or '.join(MODEL_FILES[kind])}" for kind in missing)
+        raise ConfigError(
+            f"config key 'model.base': folder {base!r} is not a model (no {', '.join(missing)} "
+            f"file); fix: point it at a saved model folder, which holds {wanted}"
+        )

@@ -48,6 +48,17 @@ def _save(fig, path: str | Path) -> None:
     _pyplot().close(fig)
 
 
+def _save_round(fig, ax, metrics: dict[str, Any], what: str, path: str | Path) -> None:
+    """Title a per-round figure ("Round <n>: <what>") and save it."""
+    ax.set_title(f"Round {metrics.get('round', '?')}: {what}")
+    _save(fig, path)
+
+
+def _label(ax, text: str, xy, offset: tuple[float, float], **style) -> None:
+    """``text`` at ``offset`` points from the data point ``xy``."""
+    ax.annotate(text, xy, xytext=offset, textcoords="offset points", **style)
+
+
 def _empty(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.3")
     ax.set_xticks([])
@@ -76,8 +87,7 @@ def rates_of(metrics: dict[str, Any]) -> dict[str, float | None]:
 
 def plot_rewards(metrics: dict[str, Any], path: str | Path) -> None:
     """Mean reward +- std per role."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _pyplot().subplots(figsize=(5, 3.2))
     stats = {role: s for role, s in metrics.get("rewards", {}).items() if s.get("mean") is not None}
     if not stats:
         _empty(ax, "no rewards this round")
@@ -87,19 +97,19 @@ def plot_rewards(metrics: dict[str, Any], path: str | Path) -> None:
         stds = [stats[r]["std"] or 0.0 for r in roles]
         bars = ax.bar(roles, means, yerr=stds, capsize=6, color=["#4c72b0", "#dd8452", "#55a868"])
         for bar, s in zip(bars, (stats[r] for r in roles), strict=True):
-            ax.annotate(
+            up = s["mean"] >= 0
+            _label(
+                ax,
                 f"{s['mean']:.2f}\nn={s['n']}",
                 (bar.get_x() + bar.get_width() * 0.72, 0),
-                xytext=(0, 3 if s["mean"] >= 0 else -3),
-                textcoords="offset points",
+                (0, 3 if up else -3),
                 ha="center",
-                va="bottom" if s["mean"] >= 0 else "top",
+                va="bottom" if up else "top",
                 fontsize=8,
             )
         ax.axhline(0, color="0.4", lw=0.8)
         ax.set_ylabel("reward (mean ± std)")
-    ax.set_title(f"Round {metrics.get('round', '?')}: reward per role")
-    _save(fig, path)
+    _save_round(fig, ax, metrics, "reward per role", path)
 
 
 def rate_errors(metrics: dict[str, Any]) -> dict[str, float]:
@@ -116,10 +126,9 @@ def _top(values: Iterable[float]) -> float:
 def plot_rates(metrics: dict[str, Any], path: str | Path) -> None:
     """Every rate the round has (parse, render, boxed, solver agreement, ...), as bars with
     one standard error (``rate_se``)."""
-    plt = _pyplot()
     rates = {k: v for k, v in rates_of(metrics).items() if isinstance(v, int | float)}
     errors = rate_errors(metrics)
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(rates) + 1.5), 3.2))
+    fig, ax = _pyplot().subplots(figsize=(max(4.5, 1.1 * len(rates) + 1.5), 3.2))
     if not rates:
         _empty(ax, "no rates this round")
     else:
@@ -130,30 +139,23 @@ def plot_rates(metrics: dict[str, Any], path: str | Path) -> None:
         )
         ax.set_xticks(range(len(names)), [n.replace("_", "\n") for n in names], fontsize=8)
         for bar, name, e in zip(bars, names, se, strict=True):
-            ax.annotate(
-                f"{rates[name]:.2f}" + (f"±{e:.2f}" if e else ""),
-                (bar.get_x() + bar.get_width() / 2, bar.get_height() + e),
-                xytext=(0, 2),
-                textcoords="offset points",
-                ha="center",
-                fontsize=7,
-            )
+            text = f"{rates[name]:.2f}" + (f"±{e:.2f}" if e else "")
+            top = (bar.get_x() + bar.get_width() / 2, bar.get_height() + e)
+            _label(ax, text, top, (0, 2), ha="center", fontsize=7)
         ax.set_ylim(0, _top(rates[n] + e for n, e in zip(names, se, strict=True)))
         ax.set_ylabel("rate (± 1 SE)")
-    ax.set_title(f"Round {metrics.get('round', '?')}: funnel rates")
-    _save(fig, path)
+    _save_round(fig, ax, metrics, "funnel rates", path)
 
 
 def plot_render_status(metrics: dict[str, Any], path: str | Path) -> None:
     """Render status classes (MM-Zero), or question parse errors (EvoLMM)."""
-    plt = _pyplot()
     counts = metrics.get("render_status") or {}
     what = "render status"
     if not counts:
         counts = {"ok": metrics.get("funnel", {}).get("questions_parsed", 0)}
         counts |= metrics.get("parse_errors") or {}
         what = "question parse status"
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = _pyplot().subplots(figsize=(5, 3.2))
     counts = {k: v for k, v in counts.items() if v}
     if not counts:
         _empty(ax, f"no {what} this round")
@@ -162,25 +164,16 @@ def plot_render_status(metrics: dict[str, Any], path: str | Path) -> None:
         colors = ["#55a868" if n == "ok" else "#c44e52" for n in names]
         ax.barh(names[::-1], [counts[n] for n in names][::-1], color=colors[::-1])
         for i, n in enumerate(names[::-1]):
-            ax.annotate(
-                str(counts[n]),
-                (counts[n], i),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-            )
+            _label(ax, str(counts[n]), (counts[n], i), (3, 0), va="center", fontsize=8)
         ax.set_xlim(0, max(counts.values()) * 1.15)
         ax.set_xlabel("count")
-    ax.set_title(f"Round {metrics.get('round', '?')}: {what}")
-    _save(fig, path)
+    _save_round(fig, ax, metrics, what, path)
 
 
 def plot_agreement(metrics: dict[str, Any], path: str | Path) -> None:
     """Agreement histograms (share of the majority answer per question), one panel each."""
-    plt = _pyplot()
     hists = metrics.get("agreement_histograms") or {}
-    fig, axes = plt.subplots(
+    fig, axes = _pyplot().subplots(
         1, max(1, len(hists)), figsize=(4.2 * max(1, len(hists)), 3.2), squeeze=False
     )
     if not hists:
@@ -339,6 +332,20 @@ def plot_pseudolabels(summaries: dict[int, dict[str, Any]], path: str | Path) ->
     _save(fig, path)
 
 
+def _per_round(ax, rounds: list[int], values: list, err: list[float], label: str, capsize: int):
+    """One line over the rounds with error bars (a missing value is a gap)."""
+    values = [math.nan if v is None else v for v in values]
+    ax.errorbar(rounds, values, yerr=err, marker="o", capsize=capsize, label=label)
+
+
+def _round_axis(ax, rounds: list[int], title: str, legend: bool) -> None:
+    ax.set_xticks(rounds)
+    ax.set_xlabel("round")
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
+
+
 def plot_rounds(metrics: dict[int, dict[str, Any]], path: str | Path) -> None:
     """Rates and mean rewards across rounds (does the loop move?)."""
     plt = _pyplot()
@@ -352,38 +359,16 @@ def plot_rounds(metrics: dict[int, dict[str, Any]], path: str | Path) -> None:
     highs = []
     for name, values in rates.items():
         se = [errors[r].get(name, 0.0) for r in rounds]
-        ax1.errorbar(
-            rounds,
-            [math.nan if v is None else v for v in values],
-            yerr=se,
-            marker="o",
-            capsize=3,
-            label=name,
-        )
+        _per_round(ax1, rounds, values, se, name, capsize=3)
         highs += [v + e for v, e in zip(values, se, strict=True) if v is not None]
     ax1.set_ylim(-0.02, _top(highs))
-    ax1.set_xticks(rounds)
-    ax1.set_xlabel("round")
-    ax1.set_title("Rates per round (± 1 SE)")
-    if rates:
-        ax1.legend(fontsize=7)
+    _round_axis(ax1, rounds, "Rates per round (± 1 SE)", bool(rates))
     roles = sorted({role for m in metrics.values() for role in m.get("rewards", {})})
     for role in roles:
         mean = [metrics[r].get("rewards", {}).get(role, {}).get("mean") for r in rounds]
         std = [metrics[r].get("rewards", {}).get(role, {}).get("std") or 0.0 for r in rounds]
-        ax2.errorbar(
-            rounds,
-            [math.nan if v is None else v for v in mean],
-            yerr=std,
-            marker="o",
-            capsize=4,
-            label=role,
-        )
-    ax2.set_xticks(rounds)
-    ax2.set_xlabel("round")
-    ax2.set_title("Mean reward ± std per role")
-    if roles:
-        ax2.legend(fontsize=7)
+        _per_round(ax2, rounds, mean, std, role, capsize=4)
+    _round_axis(ax2, rounds, "Mean reward ± std per role", bool(roles))
     _save(fig, path)
 
 

@@ -109,20 +109,29 @@ def _text(
     )
 
 
-def _svg(body: list[str]) -> str:
+def _svg(body: list[str], width: int = WIDTH, height: int = HEIGHT) -> str:
+    """An SVG document of ``width`` x ``height`` on white around ``body``."""
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family={quoteattr(FONT)} text-anchor="middle">'
     )
-    background = f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
+    background = f'<rect width="{width}" height="{height}" fill="#ffffff"/>'
     return "\n".join([head, background, *body, "</svg>"]) + "\n"
 
 
 def _program(lines: list[str]) -> str:
-    return "\n".join(lines) + "\n"
+    """A matplotlib program: the pyplot import, a blank line, then ``lines``."""
+    return "\n".join(["import matplotlib.pyplot as plt", "", *lines]) + "\n"
+
+
+def _assign(**values: Any) -> list[str]:
+    """Program lines that bind each name to its value's ``repr``."""
+    return [f"{name} = {value!r}" for name, value in values.items()]
 
 
 _FIGURE = f"fig, ax = plt.subplots(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)"
+# A figure of the picture's size whose axes the program places itself.
+_CANVAS = f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,11 +224,7 @@ def _bar_python(data: dict[str, Any]) -> str:
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(data["labels"]))]
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
-            f"labels = {data['labels']!r}",
-            f"values = {data['values']!r}",
-            f"colors = {colors!r}",
+            *_assign(labels=data["labels"], values=data["values"], colors=colors),
             _FIGURE,
             "bars = ax.bar(labels, values, color=colors, width=0.6)",
             "for bar, value in zip(bars, values):",
@@ -327,10 +332,7 @@ def _line_svg(data: dict[str, Any]) -> str:
 def _line_python(data: dict[str, Any]) -> str:
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
-            f"years = {data['years']!r}",
-            f"values = {data['values']!r}",
+            *_assign(years=data["years"], values=data["values"]),
             _FIGURE,
             'ax.plot(years, values, color="#4C72B0", linewidth=2, marker="o",',
             '        markerfacecolor="#C44E52", markeredgecolor="#C44E52")',
@@ -429,12 +431,8 @@ def _pie_python(data: dict[str, Any]) -> str:
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(data["labels"]))]
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
-            f"labels = {data['labels']!r}",
-            f"shares = {data['shares']!r}",
-            f"colors = {colors!r}",
-            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            *_assign(labels=data["labels"], shares=data["shares"], colors=colors),
+            _CANVAS,
             "ax = fig.add_axes([0.02, 0.02, 0.58, 0.82])",
             "wedges, _ = ax.pie(shares, colors=colors, startangle=90, counterclock=False,",
             '                   wedgeprops={"edgecolor": "white"})',
@@ -521,11 +519,9 @@ def _count_python(data: dict[str, Any]) -> str:
     shapes = [(s["shape"], s["x"], s["y"], s["size"], s["color"]) for s in data["shapes"]]
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
             "# (shape, x, y, size, colour) in pixels, y pointing down",
             f"shapes = {shapes!r}",
-            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            _CANVAS,
             "ax = fig.add_axes([0, 0, 1, 1])",
             "for shape, x, y, size, color in shapes:",
             '    if shape == "circle":',
@@ -621,11 +617,9 @@ def _triangle_python(data: dict[str, Any]) -> str:
     unit = data["unit"]
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
             f"base, height = {data['base']}, {data['height']}",
             f"unit = {unit!r}",
-            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            _CANVAS,
             "ax = fig.add_axes([0, 0, 1, 1])",
             "# pixel coordinates, y pointing down; right angle at (x0, y0)",
             f"x0, y0, x1, y1 = {_fmt(x0)}, {_fmt(y0)}, {_fmt(x1)}, {_fmt(y1)}",
@@ -709,11 +703,9 @@ def _rect_python(data: dict[str, Any]) -> str:
     x, y, pw, ph = _rect_box(data)
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
             f"width, height = {data['width']}, {data['height']}",
             f"unit = {data['unit']!r}",
-            f"fig = plt.figure(figsize=({WIDTH / 100}, {HEIGHT / 100}), dpi=100)",
+            _CANVAS,
             "ax = fig.add_axes([0, 0, 1, 1])",
             "# pixel coordinates of the drawn rectangle, y pointing down",
             f"x, y, pw, ph = {_fmt(x)}, {_fmt(y)}, {_fmt(pw)}, {_fmt(ph)}",
@@ -825,11 +817,7 @@ def _table_svg(data: dict[str, Any]) -> str:
 def _table_python(data: dict[str, Any]) -> str:
     return _program(
         [
-            "import matplotlib.pyplot as plt",
-            "",
-            f"rows = {data['rows']!r}",
-            f"cols = {data['cols']!r}",
-            f"cells = {data['cells']!r}",
+            *_assign(rows=data["rows"], cols=data["cols"], cells=data["cells"]),
             _FIGURE,
             'ax.axis("off")',
             "text = [[row] + [str(v) for v in values] for row, values in zip(rows, cells)]",
@@ -1090,12 +1078,7 @@ def _see_shape_svg(shape: str, cx: float, cy: float, r: float, fill: str) -> str
 
 
 def _see_canvas(body: list[str]) -> str:
-    head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SEE_SIZE}" height="{SEE_SIZE}" '
-        f'font-family={quoteattr(FONT)} text-anchor="middle">'
-    )
-    background = f'<rect width="{SEE_SIZE}" height="{SEE_SIZE}" fill="#ffffff"/>'
-    return "\n".join([head, background, *body, "</svg>"]) + "\n"
+    return _svg(body, SEE_SIZE, SEE_SIZE)
 
 
 def _see_shapes_svg(data: dict[str, Any]) -> str:

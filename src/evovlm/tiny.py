@@ -172,7 +172,7 @@ def build_tiny_model(out_dir: str | os.PathLike, spec: TinySpec | None = None) -
 
     import torch
 
-    from evovlm.modeling import ImageOnlyQwenVLProcessor
+    from evovlm.processor import ImageOnlyQwenVLProcessor
 
     spec = spec or TinySpec()
     out = Path(out_dir)

@@ -7,13 +7,10 @@ from pathlib import Path
 
 from evovlm import methods
 from evovlm import record as experiment_record
-from evovlm.config import (
-    ConfigError,
-    base_kind,
-    check_hub_model,
+from evovlm.config import ConfigError, base_kind, check_hub_model, quiet_progress_bars
+from evovlm.experiment import (
     check_image_dir,
     check_results_identity,
-    quiet_progress_bars,
     record_experiment,
     validate_config,
 )
@@ -32,7 +29,7 @@ if REMEMBERED is not None:
     config.update(_remembered)
 
 try:
-    validate_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    validate_config(config)  # against the package's schema (evovlm/schemas/)
 except ConfigError as exc:
     sys.stderr.write(f"config error: {exc}\n")
     sys.exit(1)
@@ -79,7 +76,7 @@ def check_config_record():
         return
     recorded = copy.deepcopy(REMEMBERED)
     try:  # defaults of keys newer than the record are no change
-        validate_config(recorded, workflow.source_path("../schemas/config.schema.yaml"))
+        validate_config(recorded)
     except ConfigError:
         recorded = REMEMBERED
     changed = experiment_record.changed_keys(recorded, config)

@@ -22,7 +22,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from evovlm.engines import Request, RequestOutput, Sample, SamplingParams, sample_seed
+from evovlm.engines.base import Request, RequestOutput, Sample, SamplingParams, sample_seed
 from evovlm.modeling import load_model, load_processor, vision_placeholder_ids
 
 

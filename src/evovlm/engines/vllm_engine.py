@@ -48,7 +48,7 @@ from pathlib import Path
 # vLLM reads these when it is imported: log to stderr (a rule's log holds stderr, never stdout).
 os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
-from evovlm.engines import Request, RequestOutput, Sample
+from evovlm.engines.base import Request, RequestOutput, Sample
 from evovlm.modeling import (
     ADAPTER_CONFIG,
     VISION_PLACEHOLDERS,

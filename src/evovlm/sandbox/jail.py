@@ -41,6 +41,7 @@ import sys
 import time
 
 from .config import RenderConfig, RenderResult, exception_error, finish_rgba, short_error
+from .protocol import encode_result, read_frame, write_all
 
 
 class SandboxViolation(PermissionError):
@@ -559,49 +560,16 @@ def child_main(
 
     ``prefault``: page ranges it copies from the worker while it waits
     (:mod:`evovlm.sandbox.prefault`), so the program does not take those faults itself."""
-    from .protocol import encode_result, read_frame, write_all
-
     try:
-        try:
-            os.setpgid(0, 0)
-        except OSError:
-            pass
-        if libc is not None:
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != worker_pid:
-            os._exit(70)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        if null > 2:
-            os.close(null)
-        low, high = sorted((request_fd, result_fd))
-        os.closerange(3, low)
-        os.closerange(low + 1, high)
-        os.closerange(high + 1, 1 << 16)
-        os.chdir(private_dir)
-        os.environ.update(HOME=private_dir, TMPDIR=private_dir)
-        import tempfile
-
-        tempfile.tempdir = private_dir
-        set_limits(cfg, base_address_space, batch)  # reads /proc: before the Landlock rules
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death: too_large
-        readable = None if landlock_reads is None else (*landlock_reads, "/proc/self")
-        install_landlock(libc, private_dir, readable)
-        if cfg.seccomp:
-            install_seccomp(libc)
+        _detach(request_fd, result_fd, private_dir, worker_pid, libc)
+        _confine(cfg, private_dir, base_address_space, landlock_reads, libc, batch)
         state = AuditState(private_dir, read_roots)
-
-        def report_and_exit(message: str) -> None:
-            write_all(result_fd, encode_result(RenderResult("forbidden", message)))
-            os._exit(0)
-
-        state.on_violation = report_and_exit
+        state.on_violation = lambda message: _report_and_exit(result_fd, message)
         _patch_modules(state)
         if batch:
             import gc
 
-            from .svg import render_svg
+            from .svg import render_svg  # noqa: F401
 
             # cairosvg makes many short-lived objects: collecting the youngest generation every
             # 20,000 instead of 700 allocations saves ~9 % of the CPU; cycles are still collected.
@@ -610,43 +578,95 @@ def child_main(
             from .prefault import populate
 
             populate(libc, prefault)
-        hooked = False
-        while True:
-            frame = read_frame(request_fd, 1 << 30)  # confined and idle until the request
-            if frame is None:
-                os._exit(0)
-            if not batch:
-                os.close(request_fd)
-            start = time.perf_counter()
-            request = json.loads(frame)
-            language, code = request["language"], request["code"]
-            del frame, request
-            if not hooked:
-                sys.addaudithook(state.hook)
-                hooked = True
-            if language == "svg":
-                from .svg import render_svg
-
-                result = render_svg(code, cfg)
-                if state.violation is not None:
-                    result = RenderResult("forbidden", state.violation)
-            elif batch:
-                result = RenderResult("runtime_error", "a Python program sent to an SVG process")
-            else:
-                result = run_python(code, cfg, state)
-            del code
-            result.render_ms = (time.perf_counter() - start) * 1000.0
-            if result.status != "ok":
-                result.png = None
-            write_all(result_fd, encode_result(result))
-            if not batch:
-                break
+        _serve(request_fd, result_fd, cfg, state, batch)
     except BaseException as exc:  # the harness itself failed: still report something
         try:
             write_all(result_fd, encode_result(classify_exception(exc, None)))
         except BaseException:
             pass
     os._exit(0)
+
+
+def _detach(request_fd: int, result_fd: int, private_dir: str, worker_pid: int, libc) -> None:
+    """Leave the worker's process group, die with it, and keep only the two pipes open, with
+    the private folder as home, working and temporary folder."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    if libc is not None:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != worker_pid:
+        os._exit(70)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    low, high = sorted((request_fd, result_fd))
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 1 << 16)
+    os.chdir(private_dir)
+    os.environ.update(HOME=private_dir, TMPDIR=private_dir)
+    import tempfile
+
+    tempfile.tempdir = private_dir
+
+
+def _confine(cfg: RenderConfig, private_dir: str, address_space: int, reads, libc, batch: bool):
+    """Resource limits, Landlock (``reads``: what it may still open for reading, None: any
+    file) and seccomp."""
+    set_limits(cfg, address_space, batch)  # reads /proc: before the Landlock rules
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death: too_large
+    readable = None if reads is None else (*reads, "/proc/self")
+    install_landlock(libc, private_dir, readable)
+    if cfg.seccomp:
+        install_seccomp(libc)
+
+
+def _report_and_exit(result_fd: int, message: str) -> None:
+    write_all(result_fd, encode_result(RenderResult("forbidden", message)))
+    os._exit(0)
+
+
+def _serve(request_fd: int, result_fd: int, cfg: RenderConfig, state: AuditState, batch: bool):
+    """Answer requests until end of stream (``batch``) or after the first one."""
+    hooked = False
+    while True:
+        frame = read_frame(request_fd, 1 << 30)  # confined and idle until the request
+        if frame is None:
+            os._exit(0)
+        if not batch:
+            os.close(request_fd)
+        start = time.perf_counter()
+        request = json.loads(frame)
+        language, code = request["language"], request["code"]
+        del frame, request
+        if not hooked:
+            sys.addaudithook(state.hook)
+            hooked = True
+        result = _render(language, code, cfg, state, batch)
+        del code
+        result.render_ms = (time.perf_counter() - start) * 1000.0
+        if result.status != "ok":
+            result.png = None
+        write_all(result_fd, encode_result(result))
+        if not batch:
+            break
+
+
+def _render(language: str, code: str, cfg: RenderConfig, state: AuditState, batch: bool):
+    if language == "svg":
+        from .svg import render_svg
+
+        result = render_svg(code, cfg)
+        if state.violation is not None:
+            result = RenderResult("forbidden", state.violation)
+        return result
+    if batch:
+        return RenderResult("runtime_error", "a Python program sent to an SVG process")
+    return run_python(code, cfg, state)
 
 
 def warm_up(cfg: RenderConfig) -> None:

@@ -192,6 +192,27 @@ def render_svg(code: str | bytes | None, cfg: RenderConfig | None = None) -> Ren
 
 
 def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
+    raw = _svg_bytes(code, cfg)
+    if isinstance(raw, RenderResult):
+        return raw
+    problems: list[tuple[str, str]] = []
+    tree = _parse(raw, cfg, problems)
+    if isinstance(tree, RenderResult):
+        return tree
+    size = _size(cfg, tree)
+    if isinstance(size, str):
+        if size.startswith("too_large:"):
+            return RenderResult("too_large", short_error(size.removeprefix("too_large:")))
+        return RenderResult("parse_error", short_error(size))
+    width, height = size
+    scale = min(cfg.width / width, cfg.height / height)
+    out_w = max(1, min(cfg.width, round(width * scale)))
+    out_h = max(1, min(cfg.height, round(height * scale)))
+    return _paint(tree, cfg, problems, out_w, out_h)
+
+
+def _svg_bytes(code: str | bytes | None, cfg: RenderConfig) -> bytes | RenderResult:
+    """The document's bytes (stripped, without a BOM), or why there is nothing to render."""
     if code is None:
         return RenderResult("empty", "no code")
     raw = code.encode("utf-8", "surrogatepass") if isinstance(code, str) else bytes(code)
@@ -204,14 +225,17 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
         return RenderResult("too_large", f"code longer than {cfg.max_code_chars} characters")
     if not _SVG_TAG.search(raw):
         return RenderResult("not_code", "no <svg> element")
+    return raw
 
+
+def _parse(raw: bytes, cfg: RenderConfig, problems: list[tuple[str, str]]):
+    """cairosvg's tree of a safe ``<svg>`` document, or the result that refuses it. The
+    fetcher appends what it refused to ``problems``."""
     from xml.etree.ElementTree import ParseError
 
-    import cairosvg.surface
     from cairosvg.parser import Tree
     from defusedxml import DefusedXmlException
 
-    problems: list[tuple[str, str]] = []
     fetch = _make_fetcher(cfg, problems)
     try:
         tree = Tree(bytestring=raw, url_fetcher=fetch, unsafe=False)
@@ -239,16 +263,12 @@ def _render_svg(code: str | bytes | None, cfg: RenderConfig) -> RenderResult:
     problem = _scan(root)
     if problem:
         return RenderResult("forbidden", short_error(problem))
+    return tree
 
-    size = _size(cfg, tree)
-    if isinstance(size, str):
-        if size.startswith("too_large:"):
-            return RenderResult("too_large", short_error(size.removeprefix("too_large:")))
-        return RenderResult("parse_error", short_error(size))
-    width, height = size
-    scale = min(cfg.width / width, cfg.height / height)
-    out_w = max(1, min(cfg.width, round(width * scale)))
-    out_h = max(1, min(cfg.height, round(height * scale)))
+
+def _paint(tree, cfg: RenderConfig, problems: list[tuple[str, str]], out_w: int, out_h: int):
+    """The tree drawn by cairo at ``out_w`` x ``out_h`` on white, as a result."""
+    import cairosvg.surface
 
     try:
         # White background painted first: the picture is composited on white by cairo itself.

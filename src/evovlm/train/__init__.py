@@ -29,8 +29,9 @@ round's starting weights (``beta > 0``), optimiser and checkpoints.
 The package: :mod:`~evovlm.train.config` (the ``train`` section), :mod:`~evovlm.train.grouping`
 (samples -> groups, pure functions), :mod:`~evovlm.train.replay` (all TRL coupling),
 :mod:`~evovlm.train.checkpoint` (loading, atomic save, copy, resume) and :mod:`~evovlm.train.run`
-(one lineage's run), :mod:`~evovlm.train.job` (a rule's job, here or under ``accelerate
-launch -m evovlm.train``). Everything public is re-exported here.
+(one lineage's run). Everything public of these is re-exported here. A rule's job, which looks
+the method up, is :mod:`evovlm.train.job` (here or under ``accelerate launch -m evovlm.train``);
+it sits above the methods, which use this package, so it is not imported here.
 """
 
 from evovlm.train.checkpoint import (
@@ -41,8 +42,8 @@ from evovlm.train.checkpoint import (
 )
 from evovlm.train.config import (
     DEFAULT_LORA_TARGETS,
-    METHOD_TRAIN_DEFAULTS,
     ROLE_ORDER,
+    TRAIN_DEFAULTS,
     TrainConfig,
 )
 from evovlm.train.grouping import (
@@ -54,7 +55,6 @@ from evovlm.train.grouping import (
     prompt_token_ids,
     sample_rows,
 )
-from evovlm.train.job import accelerate_command, launch, run_job
 from evovlm.train.replay import (
     adaptive_beta,
     cached_reward,
@@ -67,19 +67,17 @@ from evovlm.train.run import train_policy, train_role
 
 __all__ = [
     "DEFAULT_LORA_TARGETS",
-    "METHOD_TRAIN_DEFAULTS",
     "ROLE_ORDER",
+    "TRAIN_DEFAULTS",
     "Group",
     "GroupStats",
     "TrainConfig",
-    "accelerate_command",
     "adaptive_beta",
     "build_groups",
     "cached_reward",
     "copy_policy",
     "evolmm_role_samples",
     "identity_adapter",
-    "launch",
     "lora_target_names",
     "make_rollout_func",
     "mmzero_role_samples",
@@ -87,7 +85,6 @@ __all__ = [
     "plan_batches",
     "plan_steps",
     "prompt_token_ids",
-    "run_job",
     "sample_rows",
     "save_checkpoint",
     "train_policy",

@@ -24,7 +24,7 @@ def _is_vision_tower(name: str) -> bool:
     return re.search(r"(^|\.)visual\.", name) is not None and "merger" not in name
 
 
-def _is_vision(name: str) -> bool:
+def is_vision(name: str) -> bool:
     """The vision tower or its merger (projector)."""
     return re.search(r"(^|\.)visual\.", name) is not None
 
@@ -49,16 +49,13 @@ def lora_target_names(model, patterns: list[str], freeze_vision_tower: bool) -> 
     return names
 
 
-def _load_for_training(path: str, cfg: TrainConfig, start_policy: str):
+def load_for_training(path: str, cfg: TrainConfig, start_policy: str):
+    """The model at ``path`` (resolved: a folder or hub id) in fp32, ready for the trainer."""
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from evovlm.modeling import resolve_model_path
-
     # fp32 master weights; mixed precision (if any) is autocast by the trainer.
-    model = AutoModelForImageTextToText.from_pretrained(
-        resolve_model_path(path), dtype=torch.float32
-    )
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float32)
     # TRL builds the KL reference from this id: always the round's starting weights.
     model.config._name_or_path = start_policy
     if cfg.method == "full" and cfg.freeze_vision_tower:
@@ -68,14 +65,16 @@ def _load_for_training(path: str, cfg: TrainConfig, start_policy: str):
     return model
 
 
-def _save_dtype(policy: str):
+def save_dtype(path: str):
+    """The dtype (bf16 or fp16, else None) of the weights of ``path`` (a resolved policy
+    folder or hub id; an adapter's base)."""
     import torch
     from transformers import AutoConfig
 
     from evovlm.modeling import adapter_base, resolve_model_path
 
-    path = resolve_model_path(policy)
-    config = AutoConfig.from_pretrained(resolve_model_path(adapter_base(path) or path))
+    base = adapter_base(path)
+    config = AutoConfig.from_pretrained(resolve_model_path(base) if base else path)
     dtype = getattr(config, "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
@@ -128,9 +127,10 @@ def _point_adapter_at(folder: Path, base: str | None) -> None:
     config_path = folder / "adapter_config.json"
     config = json.loads(config_path.read_text())
     # Users load the base by its hub id; the workflow by the folder it fetched it into.
-    config["base_model_name_or_path"] = base_name(base)
+    name = base_name(base)
+    config["base_model_name_or_path"] = name
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    if base_name(base) != str(base):
+    if name != str(base):
         (folder / ADAPTER_BASE_PATH).write_text(json.dumps({"path": str(base)}) + "\n")
 
 
@@ -216,7 +216,7 @@ def _commit(tmp: Path, out: Path) -> None:
     os.replace(tmp, out)
 
 
-def _fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
+def fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([policy, asdict(cfg)], sort_keys=True).encode())
     for g in groups:
@@ -224,7 +224,7 @@ def _fingerprint(policy: str, cfg: TrainConfig, groups: list[Group]) -> str:
     return h.hexdigest()
 
 
-def _last_checkpoint(folder: Path) -> str | None:
+def last_checkpoint(folder: Path) -> str | None:
     found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     if not found:
         return None

@@ -1,12 +1,14 @@
-"""The ``train`` section: :class:`TrainConfig` and what "auto" means per method."""
+"""The ``train`` section: :class:`TrainConfig`, its "auto" values resolved from the run's
+method (``Method.train_defaults``), and the check of ``train.trl`` against TRL."""
 
 from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from evovlm.config import schema_dataclass, section_from_dict
+from evovlm.config import ConfigError, schema_dataclass, section_from_dict
 
 log = logging.getLogger("evovlm.train")
 
@@ -40,8 +42,6 @@ def check_trl_options(options: dict[str, Any] | None) -> None:
 
     import trl
 
-    from evovlm.config import ConfigError
-
     known = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
     for key in sorted(options):
         if key in DERIVED_TRL_OPTIONS:
@@ -61,7 +61,7 @@ def check_trl_options(options: dict[str, Any] | None) -> None:
 @schema_dataclass("train")
 class TrainConfig:
     """The ``train`` section. Its keys, types, defaults and help are declared once, in
-    ``workflow/schemas/config.schema.yaml`` (``train``), and become this dataclass's fields
+    ``evovlm/schemas/config.schema.yaml`` (``train``), and become this dataclass's fields
     (:func:`evovlm.config.schema_dataclass`); ``"auto"`` values are resolved per method by
     :meth:`from_dict`. Keys of ``trl`` go to ``trl.GRPOConfig`` as they are."""
 
@@ -71,14 +71,17 @@ class TrainConfig:
         return self.method == "lora" and self.lora_save == "adapter"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None, method: str = "mmzero") -> TrainConfig:
-        """Build from the ``train`` section; "auto" values become ``method``'s reference ones."""
+    def from_dict(cls, d: dict[str, Any] | None, method: Any = None) -> TrainConfig:
+        """Build from the ``train`` section; "auto" values become ``method``'s: a
+        :class:`~evovlm.methods.Method` (its ``train_defaults``) or such a mapping itself;
+        with none, :data:`TRAIN_DEFAULTS`."""
         cfg = section_from_dict(cls, d, "train")
-        defaults = METHOD_TRAIN_DEFAULTS.get(method)
-        if defaults is None:  # a plug-in method names its own
-            from evovlm import methods
-
-            defaults = methods.get(method).train_defaults
+        defaults = TRAIN_DEFAULTS if method is None else getattr(method, "train_defaults", method)
+        if not isinstance(defaults, Mapping):
+            raise TypeError(
+                f"TrainConfig.from_dict: method must be a Method or its train_defaults, got "
+                f"{method!r} (for a name: evovlm.methods.get(name))"
+            )
         for key, value in defaults.items():
             if getattr(cfg, key) == "auto":
                 setattr(cfg, key, value)
@@ -141,21 +144,11 @@ class TrainConfig:
 
 DEFAULT_LORA_TARGETS = TrainConfig().lora_target_modules
 
-# The reference set-ups behind the "auto" values of TrainConfig.
-# scale_rewards: MM-Zero trains with EasyR1's GRPO, whose advantage divides by the group's std
-# (compute_grpo_outcome_advantage; MM-Zero's configs/imagefree_*_config.yaml: adv_estimator
-# grpo); the EvoLMM reference's advantage is reward - baseline, with no std division.
-METHOD_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "mmzero": {
-        "method": "full",
-        "freeze_vision_tower": False,
-        "kl_control": "fixed",
-        "scale_rewards": "group",
-    },
-    "evolmm": {
-        "method": "lora",
-        "freeze_vision_tower": True,
-        "kl_control": "adaptive",
-        "scale_rewards": "none",
-    },
+# What "auto" means when no method is given (the Method's train_defaults say it per method): a
+# full fine-tune with TRL's fixed beta and its group-std advantage scaling.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "method": "full",
+    "freeze_vision_tower": False,
+    "kl_control": "fixed",
+    "scale_rewards": "group",
 }

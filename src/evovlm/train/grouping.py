@@ -186,8 +186,6 @@ def build_groups(
     the way the trainer will and compared with the cached ``prompt_ids``; on a mismatch the
     processor's ids are used (counted in ``prompt_ids_mismatch``).
     """
-    import random
-
     stats = GroupStats(role=role, samples=samples.height)
     # A completion holding an image/video placeholder token would be fed to the vision tower
     # without pixels; such samples cannot be replayed. The HF engine never samples them; samples
@@ -200,55 +198,80 @@ def build_groups(
     candidates: list[Group] = []
     for (group_id,), rows in samples.sort("sample_id").group_by(["group_id"], maintain_order=True):
         stats.groups_total += 1
-        good = []
-        for r in rows.iter_rows(named=True):
-            ids, lps = r["completion_ids"], r["logprobs"]
-            ok = (
-                r["reward"] is not None
-                and ids is not None
-                and len(ids) > 0
-                and lps is not None
-                and len(lps) == len(ids)
-                and all(lp == lp and abs(lp) != float("inf") for lp in lps)
-                and not placeholders.intersection(ids)
-            )
-            if ok:
-                good.append(r)
-            else:
-                stats.dropped_bad_samples += 1
-        if len(good) < 2:
-            stats.dropped_size_mismatch += 1
-            continue
-        first = good[0]
-        if any(
-            r["prompt"] != first["prompt"]
-            or list(r["prompt_ids"]) != list(first["prompt_ids"])
-            or _image_bytes(r["image"]) != _image_bytes(first["image"])
-            for r in good[1:]
-        ):
-            log.error(
-                "%s group %s mixes prompts: refused (its completions were not all sampled from "
-                "one prompt)",
-                role,
-                group_id,
-            )
-            stats.dropped_mixed_prompts += 1
-            continue
-        candidates.append(
-            Group(
-                role=role,
-                group_id=str(group_id),
-                messages=json.loads(first["prompt"]),
-                images=[_decode_image(first["image"])] if first["image"] is not None else [],
-                prompt_ids=list(first["prompt_ids"]),
-                sample_ids=[r["sample_id"] for r in good],
-                completion_ids=[list(r["completion_ids"]) for r in good],
-                logprobs=[[float(x) for x in r["logprobs"]] for r in good],
-                rewards=[float(r["reward"]) for r in good],
-            )
-        )
+        group = _candidate_group(role, str(group_id), rows, placeholders, stats)
+        if group is not None:
+            candidates.append(group)
     if not candidates:
         return [], stats
+    groups = _trainable_groups(role, candidates, processor, seed, stats)
+    stats.trainable_groups = len(groups)
+    return groups, stats
+
+
+def _replayable(r: dict, placeholders: set[int]) -> bool:
+    """A sample the trainer can replay: a reward, a non-empty completion, one finite cached
+    log-prob per token, and no image placeholder token in the completion."""
+    ids, lps = r["completion_ids"], r["logprobs"]
+    return (
+        r["reward"] is not None
+        and ids is not None
+        and len(ids) > 0
+        and lps is not None
+        and len(lps) == len(ids)
+        and all(lp == lp and abs(lp) != float("inf") for lp in lps)
+        and not placeholders.intersection(ids)
+    )
+
+
+def _candidate_group(
+    role: str, group_id: str, rows: pl.DataFrame, placeholders: set[int], stats: GroupStats
+) -> Group | None:
+    """One group's replayable rows as a :class:`Group`, or None (counted in ``stats``) when
+    fewer than two are left or the rows mix prompts."""
+    good = []
+    for r in rows.iter_rows(named=True):
+        if _replayable(r, placeholders):
+            good.append(r)
+        else:
+            stats.dropped_bad_samples += 1
+    if len(good) < 2:
+        stats.dropped_size_mismatch += 1
+        return None
+    first = good[0]
+    if any(
+        r["prompt"] != first["prompt"]
+        or list(r["prompt_ids"]) != list(first["prompt_ids"])
+        or _image_bytes(r["image"]) != _image_bytes(first["image"])
+        for r in good[1:]
+    ):
+        log.error(
+            "%s group %s mixes prompts: refused (its completions were not all sampled from "
+            "one prompt)",
+            role,
+            group_id,
+        )
+        stats.dropped_mixed_prompts += 1
+        return None
+    return Group(
+        role=role,
+        group_id=group_id,
+        messages=json.loads(first["prompt"]),
+        images=[_decode_image(first["image"])] if first["image"] is not None else [],
+        prompt_ids=list(first["prompt_ids"]),
+        sample_ids=[r["sample_id"] for r in good],
+        completion_ids=[list(r["completion_ids"]) for r in good],
+        logprobs=[[float(x) for x in r["logprobs"]] for r in good],
+        rewards=[float(r["reward"]) for r in good],
+    )
+
+
+def _trainable_groups(
+    role: str, candidates: list[Group], processor, seed: int, stats: GroupStats
+) -> list[Group]:
+    """The candidates of the role's most common size (larger ones subsampled to it,
+    deterministically) whose rewards differ, with the processor's prompt ids."""
+    import random
+
     sizes = Counter(g.size for g in candidates)
     size = max(sizes, key=lambda s: (sizes[s], s))  # the most common size, ties to the larger
     stats.group_size = size
@@ -270,8 +293,7 @@ def build_groups(
                 stats.prompt_ids_mismatch += 1
                 g.prompt_ids = ids
         groups.append(g)
-    stats.trainable_groups = len(groups)
-    return groups, stats
+    return groups
 
 
 def _subset(g: Group, keep: list[int]) -> Group:

@@ -15,6 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evovlm import methods
+from evovlm.schema import SPECS
+from evovlm.tables import read_or_exit
+from evovlm.train.config import TrainConfig
+from evovlm.train.run import train_policy
+
 JOB_KEYS = (
     "method",
     "plugins",
@@ -34,17 +40,11 @@ JOB_KEYS = (
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Read the job's tables, train its lineage, write the checkpoint and (main process) the
     summary JSON; return the summary."""
-    from evovlm import methods
-    from evovlm.schema import SPECS
-    from evovlm.tables import read_or_exit
-    from evovlm.train.config import TrainConfig
-    from evovlm.train.run import train_policy
-
     missing = [key for key in JOB_KEYS if key not in job and key != "plugins"]
     if missing:
         raise ValueError(f"training job lacks {missing}")
     method = methods.from_config({"method": job["method"], "plugins": job.get("plugins") or []})
-    cfg = TrainConfig.from_dict(job["train"], job["method"])
+    cfg = TrainConfig.from_dict(job["train"], method)
     rewards = {Path(p).stem: read_or_exit(p, SPECS["rewards"]) for p in job["rewards"]}
     tables = {
         name: read_or_exit(job["inputs"][name], SPECS[spec]) for name, spec in method.tables.items()
@@ -84,8 +84,8 @@ def steps_of(summaries: list[str | os.PathLike]) -> dict[str, int]:
     return steps
 
 
-# accelerate configs shipped with the repository (train.sharding selects one)
-ACCELERATE_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "accelerate"
+# accelerate configs shipped with the package (train.sharding selects one)
+ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "accelerate"
 
 
 def accelerate_command(
@@ -93,7 +93,7 @@ def accelerate_command(
 ) -> list[str]:
     """The ``accelerate launch`` command that runs ``job_file`` on ``num_processes`` processes,
     each as ``python -m evovlm.train --job job_file``: data parallel (DDP), or with
-    ``sharding='fsdp'`` a sharded full fine-tune (``config/accelerate/fsdp.yaml``)."""
+    ``sharding='fsdp'`` a sharded full fine-tune (``evovlm/accelerate/fsdp.yaml``)."""
     config = []
     if sharding == "fsdp":
         config = ["--config_file", str(ACCELERATE_CONFIGS / "fsdp.yaml")]

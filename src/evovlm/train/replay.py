@@ -17,7 +17,7 @@ log = logging.getLogger("evovlm.train")
 # TRL: replay trainer, rollout hook, reward
 
 
-def _replay_trainer_class():
+def replay_trainer_class():
     from trl import GRPOTrainer
 
     class ReplayGRPOTrainer(GRPOTrainer):
@@ -130,7 +130,7 @@ def update_ratio_steps(reference_steps: int, ratio: int) -> int:
 # Training
 
 
-class _StepRecorder:
+class StepRecorder:
     """TrainerCallback (built lazily) collecting loss and wall time per optimiser step."""
 
     @staticmethod
@@ -178,7 +178,7 @@ def adaptive_beta(
     return beta * (1.0 + rate * error)
 
 
-class _AdaptiveKL:
+class AdaptiveKL:
     """TrainerCallback (built lazily) steering ``trainer.beta`` towards a target KL after each
     logged step (EvoLMM's adaptive coefficient); records the coefficient each step used
     (``betas``) and the one the next step would use (``last``)."""

@@ -10,7 +10,7 @@ import resource
 import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +19,27 @@ import polars as pl
 from evovlm import hfio
 from evovlm.train import replay
 from evovlm.train.checkpoint import (
-    _fingerprint,
-    _is_vision,
-    _last_checkpoint,
-    _load_for_training,
-    _save_dtype,
     copy_policy,
+    fingerprint,
+    is_vision,
+    last_checkpoint,
+    load_for_training,
     lora_target_names,
     read_kl_betas,
     save_checkpoint,
+    save_dtype,
     write_kl_betas,
 )
 from evovlm.train.config import DERIVED_TRL_OPTIONS, ROLE_ORDER, TrainConfig
 from evovlm.train.grouping import Group, build_groups
 from evovlm.train.replay import (
-    _AdaptiveKL,
-    _replay_trainer_class,
-    _StepRecorder,
+    AdaptiveKL,
+    StepRecorder,
     make_rollout_func,
     pass_order,
     plan_batches,
     plan_steps,
+    replay_trainer_class,
     update_ratio_steps,
 )
 
@@ -152,14 +152,17 @@ def _model_to_train(model_path: str, start_policy: str, cfg: TrainConfig, resume
     # from_pretrained (which maps the keys); optimiser, scheduler and RNG state from the Trainer.
     weights = resume if resume and cfg.method == "full" else model_path
     previous = adapter_base(model_path) if cfg.adapters else None
-    model = _load_for_training(previous or weights, cfg, start_policy)
+    # the adapter's base is a path of its own (a folder or hub id): resolved here
+    model = load_for_training(
+        resolve_model_path(previous) if previous else weights, cfg, start_policy
+    )
     if previous:
         # Continue the round's starting adapter (trainable). TRL sees a PeftModel with beta > 0
         # and keeps a frozen copy of it as adapter "ref": the KL reference is base + this
         # adapter, the round's starting weights (not the bare base).
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, resolve_model_path(model_path), is_trainable=True)
+        model = PeftModel.from_pretrained(model, model_path, is_trainable=True)
     elif cfg.method == "lora":
         peft_config = LoraConfig(
             r=cfg.lora_r,
@@ -187,7 +190,9 @@ def train_role(
     """Run one TRL GRPO training on one role's groups. Returns (trained model, trainer, step
     record).
 
-    ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
+    ``model_path``: the weights it starts from, already resolved
+    (:func:`evovlm.modeling.resolve_model_path`); ``start_policy``: the round's policy as the
+    job names it. ``temperature`` is the role's sampling temperature: with ``scale_logits_by_temperature``
     the loss divides the logits by it, as the engines did when they recorded the log-probs.
     ``steps``: optimiser steps (default :func:`role_steps`); ``beta``: the adaptive KL
     coefficient's start (default ``train.kl_init_beta``)."""
@@ -195,14 +200,7 @@ def train_role(
     output_dir.mkdir(parents=True, exist_ok=True)
     size = groups[0].size
     num_processes = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device, groups_per_step = plan_batches(
-        size, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps, num_processes
-    )
-    steps = steps or plan_steps(cfg.passes, cfg.max_steps, len(groups), groups_per_step)
-    order = None
-    if cfg.passes is not None:
-        order = pass_order(len(groups), steps * groups_per_step, cfg.seed)
-    dataset = _group_dataset(groups, groups_per_step, order)
+    per_device, groups_per_step, steps, dataset = _role_batches(groups, cfg, num_processes, steps)
     # Text-only prompts (the Proposer's, the Coder's) give the vision tower and merger no
     # gradient: a full fine-tune freezes them, so DDP waits for no gradient of theirs and AdamW
     # keeps no state for them (AdamW skips a parameter without gradient anyway: same updates).
@@ -216,36 +214,18 @@ def train_role(
     args = grpo_config(
         cfg, groups[0].role, size, per_device, temperature, output_dir, find_unused, steps, beta
     )
-    resume = _last_checkpoint(output_dir)
+    resume = last_checkpoint(output_dir)
     model, peft_config = _model_to_train(model_path, start_policy, cfg, resume)
     if frozen_vision:
         for name, param in model.named_parameters():
-            if _is_vision(name):
+            if is_vision(name):
                 param.requires_grad_(False)
     if cfg.report_to == "tensorboard":  # kept beside the summary (the TRL folder is deleted)
         tb_dir = output_dir.parent.with_name(output_dir.parent.name.removesuffix("_trl") + "_tb")
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(tb_dir / output_dir.name)
-    recorder = _StepRecorder.make()
-    callbacks = [recorder]
-    kl_controller = None
-    if cfg.kl_control == "adaptive":
-        kl_controller = _AdaptiveKL.make(cfg)
-        callbacks.append(kl_controller)
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    trainer_class = _replay_trainer_class()
-    trainer = trainer_class(
-        model=model,
-        reward_funcs=[replay.cached_reward],  # looked up here: a test flips its sign
-        args=args,
-        train_dataset=dataset,
-        processing_class=processor,
-        peft_config=peft_config,
-        rollout_func=make_rollout_func(groups, size),
-        callbacks=callbacks,
+    trainer, recorder, kl_controller = _make_trainer(
+        model, peft_config, args, dataset, processor, groups, cfg
     )
-    if kl_controller is not None:
-        kl_controller.trainer = trainer
-    trainer.use_sampling_logprobs = cfg.old_logprobs == "sampling"
     if resume:
         log.warning("resuming %s from %s", output_dir.name, resume)
     log.info(
@@ -272,6 +252,55 @@ def train_role(
         "per_device_train_batch_size": per_device,
         "groups_per_step": groups_per_step,
         "resumed_from": resume,
+        **_trainer_record(trainer, args, cfg, kl_controller),
+    }
+    return trained, trainer, record
+
+
+def _role_batches(groups: list[Group], cfg: TrainConfig, num_processes: int, steps: int | None):
+    """(per-device batch, groups per step, optimiser steps, the trainer's dataset) of a role."""
+    per_device, groups_per_step = plan_batches(
+        groups[0].size,
+        cfg.per_device_train_batch_size,
+        cfg.gradient_accumulation_steps,
+        num_processes,
+    )
+    steps = steps or plan_steps(cfg.passes, cfg.max_steps, len(groups), groups_per_step)
+    order = None
+    if cfg.passes is not None:
+        order = pass_order(len(groups), steps * groups_per_step, cfg.seed)
+    return per_device, groups_per_step, steps, _group_dataset(groups, groups_per_step, order)
+
+
+def _make_trainer(model, peft_config, args, dataset, processor, groups: list[Group], cfg):
+    """The replay trainer of one role, with its step recorder and (adaptive KL) controller."""
+    recorder = StepRecorder.make()
+    callbacks = [recorder]
+    kl_controller = None
+    if cfg.kl_control == "adaptive":
+        kl_controller = AdaptiveKL.make(cfg)
+        callbacks.append(kl_controller)
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    trainer_class = replay_trainer_class()
+    trainer = trainer_class(
+        model=model,
+        reward_funcs=[replay.cached_reward],  # looked up here: a test flips its sign
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+        peft_config=peft_config,
+        rollout_func=make_rollout_func(groups, groups[0].size),
+        callbacks=callbacks,
+    )
+    if kl_controller is not None:
+        kl_controller.trainer = trainer
+    trainer.use_sampling_logprobs = cfg.old_logprobs == "sampling"
+    return trainer, recorder, kl_controller
+
+
+def _trainer_record(trainer, args, cfg: TrainConfig, kl_controller) -> dict[str, Any]:
+    """What the finished trainer says about the run: processes, temperature, KL coefficient."""
+    return {
         # e.g. MULTI_GPU / MULTI_CPU (DDP), FSDP, NO: how the processes shared the work
         "distributed_type": str(trainer.accelerator.distributed_type.value),
         "num_processes": int(trainer.accelerator.num_processes),
@@ -282,7 +311,6 @@ def train_role(
         "beta_last": (kl_controller.last or args.beta) if kl_controller else None,
         "log_history": list(trainer.state.log_history),  # TRL's per-step metrics
     }
-    return trained, trainer, record
 
 
 def _completion_uses(trainer, groups: list[Group], num_processes: int) -> dict | None:
@@ -363,14 +391,14 @@ def _plan_groups(roles, samples, processor, cfg: TrainConfig, summary: dict) -> 
     return plan
 
 
-def _stamp_work_dir(work_dir: Path, fingerprint: str) -> None:
+def _stamp_work_dir(work_dir: Path, digest: str) -> None:
     """Keep TRL state in ``work_dir`` for resume only if it was made from the same inputs."""
     stamp = work_dir / "fingerprint.txt"
-    if work_dir.exists() and (not stamp.exists() or stamp.read_text() != fingerprint):
+    if work_dir.exists() and (not stamp.exists() or stamp.read_text() != digest):
         log.warning("discarding stale TRL state in %s (inputs or config changed)", work_dir)
         shutil.rmtree(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
+    stamp.write_text(digest)
 
 
 def _add_totals(summary: dict, roles: list[str]) -> None:
@@ -413,91 +441,40 @@ def train_policy(
     work_dir = Path(work_dir)
     # Under `accelerate launch` every process trains; only the main one writes files.
     is_main = os.environ.get("RANK", "0") == "0"
-    processor = load_processor(policy)
+    # The policy's folder (or hub id), resolved once for the whole job and passed down.
+    local = resolve_model_path(policy)
+    processor = load_processor(local)
     roles = sorted(samples, key=lambda r: ROLE_ORDER.index(r) if r in ROLE_ORDER else 99)
-    summary: dict[str, Any] = {
-        "policy": policy,
-        "method": cfg.method,
-        "roles": {},
-        "groups_total": 0,
-        "groups_dropped_zero_variance": 0,
-        "groups_trained": 0,
-        "steps": 0,
-        "loss": [],
-        "seconds_per_step": [],
-        "copied_previous": False,
-        "reason": None,
-    }
+    summary = _new_summary(policy, cfg)
     plan = _plan_groups(roles, samples, processor, cfg, summary)
 
     if not plan:
-        reason = "no trainable group: " + ", ".join(
-            f"{r}: {s['groups_total']} groups, {s['dropped_zero_variance']} with equal rewards"
-            for r, s in summary["roles"].items()
-        )
-        log.warning("WARNING: checkpoint is a copy of the previous policy (%s)", reason)
-        if is_main:
-            copy_policy(policy, checkpoint_dir, cfg)
-            hfio.prepare_checkpoint(checkpoint_dir)
-        summary.update(copied_previous=True, reason=reason)
+        _copy_previous(policy, checkpoint_dir, cfg, summary, is_main)
         _finish(summary, started)
         return summary
 
     if is_main:
-        _stamp_work_dir(work_dir, _fingerprint(policy, cfg, [g for _, gs in plan for g in gs]))
+        _stamp_work_dir(work_dir, fingerprint(policy, cfg, [g for _, gs in plan for g in gs]))
 
-    local = resolve_model_path(policy)
     base = (adapter_base(local) or policy) if cfg.adapters else None
-    current = local
-    model = state = None
-    steps = role_steps(plan, cfg, update_ratio, reference_steps)
-    carried = read_kl_betas(local) if cfg.kl_control == "adaptive" and cfg.kl_carry else {}
-    betas = dict(read_kl_betas(local))
-    for i, (role, groups) in enumerate(plan):
-        stage_done = work_dir / role / "final"
-        if i < len(plan) - 1 and stage_done.exists():
-            log.info("%s: already trained (%s)", role, stage_done)
-            current = str(stage_done)
-            record = json.loads((work_dir / role / "record.json").read_text())
-            summary["roles"][role].update(record)
-            if record.get("beta_last") is not None:
-                betas[role] = record["beta_last"]
-            continue
-        model, trainer, record = train_role(
-            current,
-            policy,
-            groups,
-            processor,
-            cfg,
-            work_dir / role,
-            temperature=float((temperatures or {}).get(role, 1.0)),
-            steps=steps[role],
-            beta=carried.get(role),
-        )
-        if record["beta_last"] is not None:
-            betas[role] = record["beta_last"]
-        # Sharded: every process takes part in gathering the full state dict (main keeps it).
-        state = (
-            trainer.accelerator.get_state_dict(trainer.model) if cfg.sharding != "none" else None
-        )
-        del trainer
-        summary["roles"][role].update(record)
-        if i < len(plan) - 1:  # the next role starts from this one's weights
-            _barrier()
-            if is_main:
-                save_checkpoint(
-                    model, processor, stage_done, source=local, base=base, state_dict=state
-                )
-                (work_dir / role / "record.json").write_text(json.dumps(record))
-            _barrier()
-            current = str(stage_done)
+    betas = read_kl_betas(local)
+    carried = dict(betas) if cfg.kl_control == "adaptive" and cfg.kl_carry else {}
+    lineage = _Lineage(local, policy, processor, cfg, work_dir, base, is_main)
+    model, state = lineage.train(
+        plan,
+        summary,
+        betas,
+        carried,
+        temperatures or {},
+        role_steps(plan, cfg, update_ratio, reference_steps),
+    )
     _add_totals(summary, [role for role, _ in plan])
 
     # The trainer's weights are fp32 masters (mixed precision only autocasts the compute). They
     # are saved as they are (train.save_dtype float32): the next round trains on from them, and
     # bf16 keeps 8 bits of mantissa, so an update below ~0.4% of a weight (lr 1e-6 for 20 steps
     # moves a weight of 0.02 by ~0.1%) rounds back to the start. An adapter is always fp32.
-    dtype = None if cfg.adapters or cfg.save_dtype == "float32" else _save_dtype(policy)
+    dtype = None if cfg.adapters or cfg.save_dtype == "float32" else save_dtype(local)
     if dtype is not None and state is not None:
         state = {k: v.to(dtype) for k, v in state.items()}
     elif dtype is not None:
@@ -510,6 +487,107 @@ def train_policy(
             shutil.rmtree(work_dir, ignore_errors=True)
     _finish(summary, started)
     return summary
+
+
+def _new_summary(policy: str, cfg: TrainConfig) -> dict[str, Any]:
+    return {
+        "policy": policy,
+        "method": cfg.method,
+        "roles": {},
+        "groups_total": 0,
+        "groups_dropped_zero_variance": 0,
+        "groups_trained": 0,
+        "steps": 0,
+        "loss": [],
+        "seconds_per_step": [],
+        "copied_previous": False,
+        "reason": None,
+    }
+
+
+def _copy_previous(
+    policy: str, checkpoint_dir, cfg: TrainConfig, summary: dict[str, Any], is_main: bool
+) -> None:
+    """No trainable group at all: the checkpoint is a copy of ``policy``."""
+    reason = "no trainable group: " + ", ".join(
+        f"{r}: {s['groups_total']} groups, {s['dropped_zero_variance']} with equal rewards"
+        for r, s in summary["roles"].items()
+    )
+    log.warning("WARNING: checkpoint is a copy of the previous policy (%s)", reason)
+    if is_main:
+        copy_policy(policy, checkpoint_dir, cfg)
+        hfio.prepare_checkpoint(checkpoint_dir)
+    summary.update(copied_previous=True, reason=reason)
+
+
+@dataclass
+class _Lineage:
+    """One job's roles trained one after another, each starting from the previous one's weights
+    (saved in ``work_dir/<role>/final``, so a resumed job skips the roles it already trained)."""
+
+    local: str  # the policy, resolved
+    policy: str  # as the job names it: TRL's KL reference id
+    processor: Any
+    cfg: TrainConfig
+    work_dir: Path
+    base: str | None
+    is_main: bool
+
+    def train(self, plan, summary, betas, carried, temperatures, steps):
+        """Train each planned role; its record goes into ``summary``, its last coefficient into
+        ``betas``. Returns (last model, its gathered state dict or None)."""
+        current = self.local
+        model = state = None
+        for i, (role, groups) in enumerate(plan):
+            stage_done = self.work_dir / role / "final"
+            last = i == len(plan) - 1
+            if not last and stage_done.exists():
+                log.info("%s: already trained (%s)", role, stage_done)
+                current = str(stage_done)
+                record = json.loads((self.work_dir / role / "record.json").read_text())
+                summary["roles"][role].update(record)
+                if record.get("beta_last") is not None:
+                    betas[role] = record["beta_last"]
+                continue
+            model, trainer, record = train_role(
+                current,
+                self.policy,
+                groups,
+                self.processor,
+                self.cfg,
+                self.work_dir / role,
+                temperature=float(temperatures.get(role, 1.0)),
+                steps=steps[role],
+                beta=carried.get(role),
+            )
+            if record["beta_last"] is not None:
+                betas[role] = record["beta_last"]
+            # Sharded: every process takes part in gathering the full state dict (main keeps it).
+            state = (
+                trainer.accelerator.get_state_dict(trainer.model)
+                if self.cfg.sharding != "none"
+                else None
+            )
+            del trainer
+            summary["roles"][role].update(record)
+            if not last:  # the next role starts from this one's weights
+                self._save_stage(model, state, role, record)
+                current = str(stage_done)
+        return model, state
+
+    def _save_stage(self, model, state, role: str, record: dict) -> None:
+        _barrier()
+        if self.is_main:
+            save_checkpoint(
+                model,
+                self.processor,
+                self.work_dir / role / "final",
+                source=self.local,
+                base=self.base,
+                state_dict=state,
+            )
+            (self.work_dir / role / "record.json").write_text(json.dumps(record))
+        _barrier()
 
 
 def _barrier() -> None:

@@ -7,11 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from evovlm import parse, prompts, train
-from evovlm.methods import Method, SolverFormat, register
+from evovlm.methods.base import Method, SolverFormat, register
 from evovlm.methods.evolmm import rewards, summary
 from evovlm.methods.evolmm.gallery import evolmm_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
+
+# What "auto" means in the train section (TrainConfig.from_dict). scale_rewards: the EvoLMM
+# reference's advantage is reward - baseline, with no division by the group's std.
+TRAIN_DEFAULTS = {
+    "method": "lora",
+    "freeze_vision_tower": True,
+    "kl_control": "adaptive",
+    "scale_rewards": "none",
+}
 
 
 def score(tables, reward_cfg=None):
@@ -75,7 +84,7 @@ EVOLMM = register(
         role_samples=role_samples,
         sample_options=sample_options,
         stages={"questions": "questions", "answers": "evolmm_answers"},
-        train_defaults=train.METHOD_TRAIN_DEFAULTS["evolmm"],
+        train_defaults=TRAIN_DEFAULTS,
         summary_files={"images_stats": "images.json"},
         solver=SOLVER,
         warmup_roles=("evolmm_proposer", "evolmm_solver"),

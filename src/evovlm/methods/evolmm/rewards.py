@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from evovlm.config import schema_dataclass
+from evovlm.config import schema_dataclass, section_schema
 from evovlm.grade import DEFAULT_REL_TOL, agreement, cluster_answers, grade, is_placeholder
 from evovlm.rewards.common import (
     Component,
@@ -34,6 +34,11 @@ from evovlm.rewards.common import (
 # The config (rewards.evolmm)
 
 
+# rewards.evolmm.components: each name and the role it rewards. EVOLMM_COMPONENTS (below) holds
+# their computations under these names; the config checks the names before they are defined.
+EVOLMM_COMPONENT_ROLES = {"entropy": "proposer", "continuous": "solver", "majority": "solver"}
+
+
 @schema_dataclass("rewards.evolmm", frozen=True)
 class EvoLMMRewardConfig(RewardConfig):
     """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
@@ -42,17 +47,44 @@ class EvoLMMRewardConfig(RewardConfig):
     _section = "rewards.evolmm"
 
     def validate(self) -> None:
-        if self.solver_reward not in EVOLMM_SOLVER_REWARDS:
+        # The schema's enum names the Solver rewards (EVOLMM_SOLVER_REWARDS below;
+        # tests/test_rewards.py holds the two equal).
+        names = section_schema(self._section)["properties"]["solver_reward"]["enum"]
+        if self.solver_reward not in names:
             raise ValueError(
-                f"rewards.evolmm.solver_reward must be one of {sorted(EVOLMM_SOLVER_REWARDS)}, "
+                f"rewards.evolmm.solver_reward must be one of {sorted(names)}, "
                 f"got {self.solver_reward!r}"
             )
-        check_components(self)
+        self.check_components()
         if self.entropy_sigma <= 0:
             raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
         if self.length_scale_words <= 0:
             raise ValueError("rewards.evolmm.length_scale_words must be > 0")
         super().validate()
+
+    def component_names(self) -> tuple[str, ...]:
+        """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer
+        and the reward ``solver_reward`` names for the Solver."""
+        return self.components if self.components is not None else ("entropy", self.solver_reward)
+
+    def check_components(self) -> None:
+        """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
+        named once, and each role gets one at least."""
+        key, roles = "rewards.evolmm.components", EVOLMM_COMPONENT_ROLES
+        names = self.component_names()
+        for name in names:
+            if name not in roles:
+                raise ValueError(
+                    f"{key}: unknown component {name!r}; known: {', '.join(sorted(roles))}"
+                )
+            if names.count(name) > 1:
+                raise ValueError(f"{key}: {name!r} is named twice")
+        for role in ("proposer", "solver"):
+            if not any(roles[name] == role for name in names):
+                of_role = [n for n, r in roles.items() if r == role]
+                raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
+        if self.components is not None and self.solver_reward != type(self)().solver_reward:
+            raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
 
 
 EVOLMM_DEFAULTS = EvoLMMRewardConfig()
@@ -145,9 +177,12 @@ def proposer_reward(table: pl.DataFrame, cfg: EvoLMMRewardConfig) -> pl.Series:
 # The components by the name ``rewards.evolmm.components`` gives them: (role, component). Each
 # counts as it is (no weight field): a role's reward is the sum of its named components.
 EVOLMM_COMPONENTS: dict[str, tuple[str, Component]] = {
-    "entropy": ("proposer", Component("entropy_reward", None, proposer_reward)),
-    "continuous": ("solver", Component("continuous_reward", None, continuous_solver_reward)),
-    "majority": ("solver", Component("majority_reward", None, majority_solver_reward)),
+    name: (EVOLMM_COMPONENT_ROLES[name], component)
+    for name, component in (
+        ("entropy", Component("entropy_reward", None, proposer_reward)),
+        ("continuous", Component("continuous_reward", None, continuous_solver_reward)),
+        ("majority", Component("majority_reward", None, majority_solver_reward)),
+    )
 }
 
 # rewards.evolmm.solver_reward -> the Solver's reward over its table.
@@ -158,34 +193,11 @@ EVOLMM_SOLVER_REWARDS: dict[str, Callable[[pl.DataFrame, EvoLMMRewardConfig], pl
 }
 
 
-def component_names(cfg: EvoLMMRewardConfig) -> tuple[str, ...]:
-    """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer and
-    the reward ``solver_reward`` names for the Solver."""
-    return cfg.components if cfg.components is not None else ("entropy", cfg.solver_reward)
-
-
-def check_components(cfg: EvoLMMRewardConfig) -> None:
-    """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
-    named once, and each role gets one at least."""
-    key = "rewards.evolmm.components"
-    names = component_names(cfg)
-    known = ", ".join(sorted(EVOLMM_COMPONENTS))
-    for name in names:
-        if name not in EVOLMM_COMPONENTS:
-            raise ValueError(f"{key}: unknown component {name!r}; known: {known}")
-        if names.count(name) > 1:
-            raise ValueError(f"{key}: {name!r} is named twice")
-    for role in ("proposer", "solver"):
-        if not any(EVOLMM_COMPONENTS[name][0] == role for name in names):
-            of_role = [n for n, (r, _c) in EVOLMM_COMPONENTS.items() if r == role]
-            raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
-    if cfg.components is not None and cfg.solver_reward != EVOLMM_DEFAULTS.solver_reward:
-        raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
-
-
 def role_components(cfg: EvoLMMRewardConfig) -> dict[str, tuple[Component, ...]]:
-    """Role -> the components of its reward, in the order the config names them."""
-    names = component_names(cfg)
+    """Role -> the components of its reward, in the order the config names them (checked
+    here, where the registry of components is known: the config class sits a layer below)."""
+    cfg.check_components()
+    names = cfg.component_names()
     return {
         role: tuple(EVOLMM_COMPONENTS[n][1] for n in names if EVOLMM_COMPONENTS[n][0] == role)
         for role in ("proposer", "solver")

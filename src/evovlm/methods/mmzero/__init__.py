@@ -5,11 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from evovlm import parse, prompts, train
-from evovlm.methods import Method, SolverFormat, register
+from evovlm.methods.base import Method, SolverFormat, register
 from evovlm.methods.mmzero import rewards, summary
 from evovlm.methods.mmzero.gallery import mmzero_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
+
+# What "auto" means in the train section (TrainConfig.from_dict). scale_rewards: MM-Zero trains
+# with EasyR1's GRPO, whose advantage divides by the group's std (compute_grpo_outcome_advantage;
+# MM-Zero's configs/imagefree_*_config.yaml: adv_estimator grpo).
+TRAIN_DEFAULTS = {
+    "method": "full",
+    "freeze_vision_tower": False,
+    "kl_control": "fixed",
+    "scale_rewards": "group",
+}
 
 
 def score(tables, reward_cfg=None):
@@ -89,7 +99,7 @@ MMZERO = register(
         role_samples=role_samples,
         stages={"proposals": "proposals", "programs": "programs", "answers": "answers"},
         sample_options=sample_options,
-        train_defaults=train.METHOD_TRAIN_DEFAULTS["mmzero"],
+        train_defaults=TRAIN_DEFAULTS,
         solver=SOLVER,
         warmup_roles=("proposer", "coder_svg", "coder_python", "solver"),
         rates=("parse_rate", "render_rate", "solver_agreement", "solvability", "difficulty"),

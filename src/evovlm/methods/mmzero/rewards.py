@@ -471,7 +471,39 @@ def image_table(
     no s or d). d is None without hard answers; with answers but none valid, c = 0 so d = 0: no
     difficulty credit, and it counts in the mean that decides the too-easy penalty.
     """
-    rel = cfg.grade_rel_tol
+    images = _image_rows(proposals, programs, renders, answers)
+    columns = _image_scores(images, cfg.grade_rel_tol)
+    images = images.with_columns(
+        pl.Series("easy_label", columns["easy_label"], dtype=pl.String),
+        floats("easy_agreement", columns["easy_agreement"]),
+        pl.Series("hard_label", columns["hard_label"], dtype=pl.String),
+        floats("hard_agreement", columns["hard_agreement"]),
+        floats("s", columns["s"]),
+        floats("d", columns["d"]),
+        (pl.col("listed") & (pl.col("render_status") == "ok").fill_null(False)).alias("rendered"),
+    ).with_columns(
+        _in_band(cfg).alias("in_band"), pl.col("hard_label").is_not_null().alias("hard_valid")
+    )
+    return images.select(
+        "program_id",
+        "rendered",
+        "render_status",
+        "easy_label",
+        "easy_agreement",
+        "hard_label",
+        "hard_agreement",
+        "s",
+        "d",
+        "hard_valid",
+        "in_band",
+    )
+
+
+def _image_rows(
+    proposals: pl.DataFrame, programs: pl.DataFrame, renders: pl.DataFrame, answers: pl.DataFrame
+) -> pl.DataFrame:
+    """One row per image: its proposal, whether the programs frame lists it, the Solver's
+    answers to each question, the proposal's stated easy answer and the render status."""
     by_question = answers.group_by("program_id", "question_kind", maintain_order=True).agg("answer")
     listed = programs.select("program_id", "proposal_id").unique(
         "program_id", keep="last", maintain_order=True
@@ -501,8 +533,11 @@ def image_table(
     status = renders.select("program_id", pl.col("status").alias("render_status")).unique(
         "program_id", keep="first", maintain_order=True
     )
-    images = left_join(left_join(images, stated, "proposal_id"), status, "program_id")
+    return left_join(left_join(images, stated, "proposal_id"), status, "program_id")
 
+
+def _image_scores(images: pl.DataFrame, rel: float) -> dict[str, list]:
+    """Per image row: the pseudo-label and agreement of each question, s and d."""
     columns: dict[str, list] = {k: [] for k in ("easy_label", "easy_agreement", "hard_label")}
     columns |= {"hard_agreement": [], "s": [], "d": []}
     for row in images.iter_rows(named=True):
@@ -518,30 +553,7 @@ def image_table(
         columns["d"].append(
             difficulty(columns["hard_agreement"][-1]) if row["listed"] and hard else None
         )
-    images = images.with_columns(
-        pl.Series("easy_label", columns["easy_label"], dtype=pl.String),
-        floats("easy_agreement", columns["easy_agreement"]),
-        pl.Series("hard_label", columns["hard_label"], dtype=pl.String),
-        floats("hard_agreement", columns["hard_agreement"]),
-        floats("s", columns["s"]),
-        floats("d", columns["d"]),
-        (pl.col("listed") & (pl.col("render_status") == "ok").fill_null(False)).alias("rendered"),
-    ).with_columns(
-        _in_band(cfg).alias("in_band"), pl.col("hard_label").is_not_null().alias("hard_valid")
-    )
-    return images.select(
-        "program_id",
-        "rendered",
-        "render_status",
-        "easy_label",
-        "easy_agreement",
-        "hard_label",
-        "hard_agreement",
-        "s",
-        "d",
-        "hard_valid",
-        "in_band",
-    )
+    return columns
 
 
 def _proposer_table(props: pl.DataFrame, progs: pl.DataFrame, images: pl.DataFrame, cfg):
