@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import parse, prompts, train
+from evovlm import parse, prompts
 from evovlm.methods.base import Method, SolverFormat, register
-from evovlm.methods.evolmm import rewards, summary
+from evovlm.methods.evolmm import rewards, samples, summary
 from evovlm.methods.evolmm.gallery import evolmm_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
@@ -39,7 +39,7 @@ def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
 
 
 def role_samples(tables, scored, options=None):
-    return train.evolmm_role_samples(
+    return samples.evolmm_role_samples(
         tables.get("questions"), tables.get("answers"), tables["images"], scored
     )
 

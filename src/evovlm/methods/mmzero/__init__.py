@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import parse, prompts, train
+from evovlm import parse, prompts
 from evovlm.methods.base import Method, SolverFormat, register
-from evovlm.methods.mmzero import rewards, summary
+from evovlm.methods.mmzero import rewards, samples, summary
 from evovlm.methods.mmzero.gallery import mmzero_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
@@ -46,7 +46,7 @@ def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
 
 def role_samples(tables, scored, options=None):
     options = options or {}
-    return train.mmzero_role_samples(
+    return samples.mmzero_role_samples(
         tables.get("proposals"),
         tables.get("programs"),
         tables.get("answers"),
