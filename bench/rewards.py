@@ -15,14 +15,13 @@ import time
 
 import polars as pl
 
-from evovlm.parse import PROPOSAL_TAGS
-from evovlm.rewards import (
+from evovlm.methods.mmzero.bleu import bleu_clusters, bleu_clusters_reference
+from evovlm.methods.mmzero.rewards import (
     MMZeroRewardConfig,
-    bleu_clusters,
-    bleu_clusters_reference,
     score_mmzero,
     text_diversity_penalties,
 )
+from evovlm.parse import PROPOSAL_TAGS
 
 TOPICS = "sales revenue temperature rainfall population traffic votes profit costs scores".split()
 CHARTS = "bar chart|line chart|pie chart|scatter plot|table|timeline|map|flow diagram".split("|")

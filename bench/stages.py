@@ -28,8 +28,8 @@ def main() -> None:
     ap.add_argument("--stages", default="propose,code,answers")
     args = ap.parse_args()
 
-    from evovlm import mmzero
     from evovlm.engines.hf import HFEngine
+    from evovlm.methods.mmzero import stages as mmzero
 
     run = Path(args.run).resolve()
     cfg = yaml.safe_load((run / "results/config.yaml").read_text())

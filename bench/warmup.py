@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def funnel(model: str, cfg: dict, temperature: float | None, threads: int) -> dict:
-    from evovlm import mmzero
+    from evovlm.methods.mmzero import stages as mmzero
     from evovlm.render import RenderConfig, render_programs
     from evovlm.stages import engine_from_config
 

@@ -11,7 +11,7 @@ if __name__ == "__main__":
 
     claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
-    from evovlm import evolmm
+    from evovlm.methods.evolmm import stages as evolmm
     from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, write_parquet
     from evovlm.stages import Shard, engine_from_config
     from evovlm.tables import read_or_exit

@@ -11,7 +11,7 @@ if __name__ == "__main__":
 
     claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
-    from evovlm import mmzero
+    from evovlm.methods.mmzero import stages as mmzero
     from evovlm.schema import PROPOSALS, write_parquet
     from evovlm.stages import Shard, engine_from_config
 

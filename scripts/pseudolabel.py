@@ -14,8 +14,9 @@ if __name__ == "__main__":
 
     claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
 
-    from evovlm import metrics, pseudolabel
-    from evovlm.rewards import MMZeroRewardConfig
+    from evovlm import metrics
+    from evovlm.methods.mmzero import pseudolabel
+    from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
     from evovlm.schema import BENCHMARK, write_parquet
     from evovlm.stages import engine_from_config
     from evovlm.tables import read_or_exit

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: SIM115
 
-from evovlm.evolmm import sample_images  # noqa: E402
+from evovlm.methods.evolmm.stages import sample_images  # noqa: E402
 from evovlm.schema import IMAGES, write_parquet  # noqa: E402
 
 frame, stats = sample_images(

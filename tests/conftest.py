@@ -22,7 +22,7 @@ def solver_samples(answers: dict[str, list[str | None]], references: dict[str, s
     are '<image>-easy' / '<image>-hard'."""
     import polars as pl
 
-    from evovlm import pseudolabel
+    from evovlm.methods.mmzero import pseudolabel
 
     rows = []
     for item_id, values in answers.items():

@@ -137,7 +137,8 @@ def _dataclass_sections():
         ("eval",): EvalConfig,
     }
     try:
-        from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig
+        from evovlm.methods.evolmm.rewards import EvoLMMRewardConfig
+        from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 
         sections[("rewards", "mmzero")] = MMZeroRewardConfig
         sections[("rewards", "evolmm")] = EvoLMMRewardConfig

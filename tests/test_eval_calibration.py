@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from evovlm import compare, pseudolabel, report, synth
+from evovlm import compare, report, synth
 from evovlm.config import ConfigError, load_schema
 from evovlm.evaluate import (
     BenchmarkError,
@@ -25,7 +25,8 @@ from evovlm.evaluate import (
     paired_table,
 )
 from evovlm.experiment import validate_config
-from evovlm.rewards import MMZeroRewardConfig
+from evovlm.methods.mmzero import pseudolabel
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import EVAL, read_parquet, write_parquet
 from tests.conftest import REPO, solver_samples
 

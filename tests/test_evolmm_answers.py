@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from evovlm.engines import RequestOutput, Sample
-from evovlm.evolmm import answer_questions, sample_images
-from evovlm.rewards import EvoLMMRewardConfig, score_evolmm
+from evovlm.methods.evolmm.rewards import EvoLMMRewardConfig, score_evolmm
+from evovlm.methods.evolmm.stages import answer_questions, sample_images
 
 
 class RecordedEngine:

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from evovlm import methods
-from evovlm.rewards import MMZeroRewardConfig, score_mmzero
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig, score_mmzero
 
 
 def test_builtin_methods_are_registered_with_their_roles_and_tables():

@@ -5,8 +5,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from evovlm.metrics import evolmm_rates, mmzero_coevolution_rates, summarize_mmzero
-from evovlm.rewards import EvoLMMRewardConfig, MMZeroRewardConfig, score_evolmm, score_mmzero
+from evovlm.methods.evolmm.rewards import EvoLMMRewardConfig, score_evolmm
+from evovlm.methods.evolmm.summary import evolmm_rates
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig, score_mmzero
+from evovlm.methods.mmzero.summary import mmzero_coevolution_rates, summarize_mmzero
 
 
 def _round():

@@ -19,7 +19,8 @@ from tests.conftest import REPO
 DATA = (
     "evovlm/schemas/config.schema.yaml",
     "evovlm/accelerate/fsdp.yaml",
-    "evovlm/templates/solver.jinja",
+    "evovlm/methods/mmzero/templates/solver.jinja",
+    "evovlm/methods/evolmm/templates/evolmm_solver.jinja",
     "evovlm/data/",
 )
 

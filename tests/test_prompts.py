@@ -109,7 +109,7 @@ def test_templates_load_as_package_resources():
     from importlib.resources import files
 
     for template, _ in prompts.ROLES.values():
-        assert files("evovlm").joinpath("templates", template).is_file()
+        assert files("evovlm").joinpath(*template.split("/")).is_file()
 
 
 def test_default_seed_topics():

@@ -10,8 +10,11 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from evovlm import hfio, pseudolabel, report
-from evovlm.rewards import MMZeroRewardConfig
+from evovlm import hfio, report
+from evovlm.methods.evolmm.gallery import evolmm_gallery
+from evovlm.methods.mmzero import pseudolabel
+from evovlm.methods.mmzero.gallery import mmzero_gallery
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig
 from evovlm.schema import RENDERS, frame_from_rows, write_parquet
 from tests.conftest import solver_samples
 
@@ -278,7 +281,7 @@ def test_gallery_shows_image_text_answers_and_rewards():
             }
         ),
     }
-    page = report.mmzero_gallery(1, proposals, programs, renders, answers, rewards)
+    page = mmzero_gallery(1, proposals, programs, renders, answers, rewards)
     assert page.count("data:image/png;base64,") == 1
     assert "A bar chart of &lt;fruit&gt;" in page  # escaped
     for text in ("How many bars?", "Sum of bars?", "0.750", "1.250", "agreement 0.500"):
@@ -400,7 +403,7 @@ def test_evolmm_gallery_shows_image_questions_answers_and_rewards():
             }
         ),
     }
-    page = report.evolmm_gallery(1, images, questions, answers, rewards)
+    page = evolmm_gallery(1, images, questions, answers, rewards)
     assert page.count("data:image/png;base64,") == 1
     for text in ("charts/a.png", "How many bars?", "0.625", "0.500", "0.250", "1 of 1 images"):
         assert text in page, text
@@ -487,7 +490,7 @@ def photo_gallery(n: int = 8) -> str:
             "answer": ["3"] * n,
         }
     )
-    return report.evolmm_gallery(1, images, questions, answers, {}, k=n)
+    return evolmm_gallery(1, images, questions, answers, {}, k=n)
 
 
 def data_url(page: str) -> str:

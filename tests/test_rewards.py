@@ -11,29 +11,33 @@ import numpy as np
 import polars as pl
 import pytest
 
-from evovlm import rewards as R
-from evovlm.rewards import (
-    COMPONENTS,
+from evovlm.methods.evolmm.rewards import (
     EVOLMM_SOLVER_REWARDS,
     EvoLMMRewardConfig,
-    MMZeroRewardConfig,
     answer_entropy,
-    bleu_clusters,
-    bleu_clusters_reference,
-    bleu_tokens,
-    content_type_penalties,
-    difficulty,
     evolmm_proposer_rewards,
     evolmm_solver_rewards,
     majority_solver_rewards,
+    score_evolmm,
+)
+from evovlm.methods.mmzero import bleu as B
+from evovlm.methods.mmzero.bleu import (
+    bleu_clusters,
+    bleu_clusters_reference,
+    bleu_tokens,
+    pairwise_bleu,
+    sentence_bleu,
+)
+from evovlm.methods.mmzero.rewards import (
+    COMPONENTS,
+    MMZeroRewardConfig,
+    content_type_penalties,
+    difficulty,
     mid_band,
     mmzero_coder_rewards,
     mmzero_proposer_rewards,
     mmzero_solver_rewards,
-    pairwise_bleu,
-    score_evolmm,
     score_mmzero,
-    sentence_bleu,
     text_diversity_penalties,
     visual_verification,
 )
@@ -234,8 +238,8 @@ def _near_duplicates(n: int, seed: int) -> list[str]:
     [(1, 4_000_000), (10_000, 7), (8, 50)],  # all dense; all posting pairs, tiny chunks; mixed
 )
 def test_pairwise_bleu_equals_straightforward(monkeypatch, dense_df, chunk):
-    monkeypatch.setattr(R.bleu, "_DENSE_DF", dense_df)
-    monkeypatch.setattr(R.bleu, "_PAIR_CHUNK", chunk)
+    monkeypatch.setattr(B, "_DENSE_DF", dense_df)
+    monkeypatch.setattr(B, "_PAIR_CHUNK", chunk)
     texts = _near_duplicates(64, seed=dense_df + chunk)
     tokens = [bleu_tokens(t) for t in texts]
     fast = pairwise_bleu(tokens)
@@ -267,7 +271,7 @@ def test_bleu_clusters_average_linkage_not_single():
     b = changed(words, 0)
     c = changed(b, 4, 6)
     texts = [" ".join(t) for t in (words, b, c)]
-    dist = R.bleu_distances(texts)
+    dist = B.bleu_distances(texts)
     assert dist[0, 1] < 0.25 and dist[1, 2] < 0.25 and dist[0, 2] > 0.25  # a chain
     assert (dist[0, 2] + dist[1, 2]) / 2 >= 0.25
     assert bleu_clusters(texts) == bleu_clusters_reference(texts) == [2, 2, 1]
@@ -276,9 +280,9 @@ def test_bleu_clusters_average_linkage_not_single():
 def test_bleu_distance_direction_is_lower_index_hypothesis():
     """1 - BLEU(hypothesis=i, reference=j) for i < j, mirrored: the order of texts matters."""
     short, longer = "a b c d e f", "a b c d e f g h"
-    dist = R.bleu_distances([short, longer])
+    dist = B.bleu_distances([short, longer])
     assert dist[0, 1] == dist[1, 0] == approx(1 - sentence_bleu(short.split(), longer.split()))
-    flipped = R.bleu_distances([longer, short])
+    flipped = B.bleu_distances([longer, short])
     assert flipped[0, 1] == approx(1 - sentence_bleu(longer.split(), short.split()))
     assert flipped[0, 1] != approx(dist[0, 1])
 
@@ -798,7 +802,7 @@ def test_evolmm_rewards_tables_are_the_recorded_ones(solver_reward):
 
 
 def test_evolmm_components_are_named_in_the_config_and_summed():
-    from evovlm.rewards.evolmm import EVOLMM_COMPONENTS
+    from evovlm.methods.evolmm.rewards import EVOLMM_COMPONENTS
 
     questions, answers = _evolmm_round()
     both = EvoLMMRewardConfig.from_dict({"components": ["entropy", "continuous", "majority"]})
@@ -827,7 +831,7 @@ def test_evolmm_components_outside_the_registry_are_one_line_naming_the_key(comp
 
 def test_the_schema_lists_the_evolmm_components_of_the_registry():
     from evovlm.config import section_schema
-    from evovlm.rewards.evolmm import EVOLMM_COMPONENTS
+    from evovlm.methods.evolmm.rewards import EVOLMM_COMPONENTS
 
     items = section_schema("rewards.evolmm")["properties"]["components"]["items"]
     assert sorted(items["enum"]) == sorted(EVOLMM_COMPONENTS)

@@ -11,6 +11,7 @@ import torch
 
 from evovlm import methods, train
 from evovlm.engines import Request, SamplingParams, make_engine
+from evovlm.methods.mmzero.samples import mmzero_role_samples
 from evovlm.stages import png_to_image
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -211,16 +212,16 @@ def test_mmzero_join_uses_in_band_solver_rows_and_render_images():
     renders = pl.DataFrame(
         {"program_id": ["p1", "p2"], "image": [{"bytes": b"A", "path": None}, {"bytes": b"B"}]}
     )
-    out = train.mmzero_role_samples(
+    out = mmzero_role_samples(
         None, None, answers, renders, {"solver": rewards}, solver_questions=["easy", "hard"]
     )["solver"]
     assert out["sample_id"].to_list() == ["p1-easy-a0", "p1-easy-a1"]
     assert out["image"].to_list() == [b"A", b"A"]
     # MM-Zero's default: the Solver trains on the hard question only (p2 is out of band)
-    hard_only = train.mmzero_role_samples(None, None, answers, renders, {"solver": rewards})
+    hard_only = mmzero_role_samples(None, None, answers, renders, {"solver": rewards})
     assert hard_only["solver"].height == 0
     in_band = rewards.with_columns(pl.lit(True).alias("in_band"))
-    hard_only = train.mmzero_role_samples(None, None, answers, renders, {"solver": in_band})
+    hard_only = mmzero_role_samples(None, None, answers, renders, {"solver": in_band})
     assert hard_only["solver"]["sample_id"].to_list() == ["p2-hard-a0"]
 
 
@@ -245,11 +246,11 @@ def test_coder_render_band_keeps_groups_with_mixed_render_outcomes():
         }
     )
     # render rates 1.0, 0.25, 0.5: the band [0.25, 0.75] keeps the last two (bounds included)
-    out = train.mmzero_role_samples(
+    out = mmzero_role_samples(
         None, programs, None, None, {"coder": rewards}, coder_render_band=(0.25, 0.75)
     )["coder"]
     assert out["group_id"].unique().sort().to_list() == ["p1-svg", "p2-svg"]
-    everything = train.mmzero_role_samples(None, programs, None, None, {"coder": rewards})
+    everything = mmzero_role_samples(None, programs, None, None, {"coder": rewards})
     assert everything["coder"].height == 12
 
 

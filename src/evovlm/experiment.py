@@ -27,7 +27,7 @@ from evovlm.config import (
     check_schema,
     load_schema,
 )
-from evovlm.evolmm import IMAGE_SUFFIXES, first_readable_image
+from evovlm.methods.evolmm.stages import IMAGE_SUFFIXES, first_readable_image
 from evovlm.metrics import write_json
 from evovlm.modeling import check_model_path
 from evovlm.train.config import check_trl_options

@@ -343,7 +343,7 @@ def _answer_spans(text: str) -> list[tuple[int, int, int, bool]]:
 def _locate_answer(text: str) -> tuple[str | None, int]:
     """(answer, index where the answer starts being given) for an EvoLMM Solver reply.
 
-    The prompt (templates/evolmm_solver.jinja) asks to think, then give the final answer in
+    The prompt (methods/evolmm/templates/evolmm_solver.jinja) asks to think, then the answer in
     ``<answer></answer>``: so the last non-empty closed ``<answer>`` is the answer (a reply that
     restates or corrects itself ends with its final one), whatever state its closing tag is in;
     with none closed, the last non-empty unclosed one (a reply cut at the token limit). A closed

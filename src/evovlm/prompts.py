@@ -1,4 +1,5 @@
-"""Prompts per role (Jinja templates in ``evovlm/templates``) and reference outputs.
+"""Prompts per role (Jinja templates in each method's ``methods/<name>/templates``) and reference
+outputs.
 
 ``render_messages(role, **fields)`` gives Hugging Face chat messages; roles that look at a picture get
 an ``{"type": "image"}`` placeholder before the text. The ``format_*`` functions write a role's output in
@@ -31,14 +32,15 @@ DEFAULT_SEED_TOPICS: list[str] = [
 ]
 
 
-# role -> (template file, whether the role sees an image)
+# role -> (template file under the package, whether the role sees an image); each built-in
+# method's templates live in its folder, methods/<name>/templates/
 ROLES: dict[str, tuple[str, bool]] = {
-    "proposer": ("proposer.jinja", False),
-    "coder_svg": ("coder_svg.jinja", False),
-    "coder_python": ("coder_python.jinja", False),
-    "solver": ("solver.jinja", True),
-    "evolmm_proposer": ("evolmm_proposer.jinja", True),
-    "evolmm_solver": ("evolmm_solver.jinja", True),
+    "proposer": ("methods/mmzero/templates/proposer.jinja", False),
+    "coder_svg": ("methods/mmzero/templates/coder_svg.jinja", False),
+    "coder_python": ("methods/mmzero/templates/coder_python.jinja", False),
+    "solver": ("methods/mmzero/templates/solver.jinja", True),
+    "evolmm_proposer": ("methods/evolmm/templates/evolmm_proposer.jinja", True),
+    "evolmm_solver": ("methods/evolmm/templates/evolmm_solver.jinja", True),
 }
 
 IMAGE_ROLES: set[str] = {role for role, (_, image) in ROLES.items() if image}
@@ -66,7 +68,7 @@ class _PackageLoader(jinja2.BaseLoader):
             if not os.path.isfile(template):
                 raise jinja2.TemplateNotFound(template)
             return Path(template).read_text(encoding="utf-8"), template, lambda: True
-        resource = files("evovlm").joinpath("templates", template)
+        resource = files("evovlm").joinpath(*template.split("/"))
         if not resource.is_file():
             raise jinja2.TemplateNotFound(template)
         return resource.read_text(encoding="utf-8"), None, lambda: True

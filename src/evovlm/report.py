@@ -467,7 +467,7 @@ def thumbnail(data: bytes, side: int = THUMBNAIL) -> tuple[str, bytes]:
     return "image/png", png.getvalue()
 
 
-def _img_tag(data: bytes | None) -> str:
+def img_tag(data: bytes | None) -> str:
     if not data:
         return "<div class='noimg'>no image</div>"
     try:
@@ -477,7 +477,7 @@ def _img_tag(data: bytes | None) -> str:
     return f"<img src='data:{mime};base64,{base64.b64encode(small).decode()}' alt='image'>"
 
 
-def _e(value: Any) -> str:
+def html_value(value: Any) -> str:
     if value is None:
         return "<span class='none'>none</span>"
     if isinstance(value, float):
@@ -504,7 +504,7 @@ th { background: #f3f3f3; }
 """
 
 
-def _page(title: str, note: str, cards: Iterable[str]) -> str:
+def gallery_page(title: str, note: str, cards: Iterable[str]) -> str:
     cards = list(cards)
     body = "\n".join(cards) if cards else "<p>No samples this round.</p>"
     return (
@@ -514,123 +514,10 @@ def _page(title: str, note: str, cards: Iterable[str]) -> str:
     )
 
 
-def _pick(items: list, k: int, seed: int) -> list:
+def pick(items: list, k: int, seed: int) -> list:
     if len(items) <= k:
         return items
     return sorted(random.Random(seed).sample(items, k), key=items.index)
-
-
-def mmzero_gallery(
-    round_: int,
-    proposals: pl.DataFrame,
-    programs: pl.DataFrame,
-    renders: pl.DataFrame,
-    answers: pl.DataFrame,
-    rewards: dict[str, pl.DataFrame],
-    k: int = 12,
-    seed: int = 0,
-) -> str:
-    """HTML: sampled rendered images beside caption, questions, Proposer and Solver answers,
-    the majority (pseudo-label) and each role's reward."""
-    ok = renders.filter(pl.col("status") == "ok").sort("program_id")
-    picked = _pick(ok["program_id"].to_list(), k, seed)
-    props = {r["proposal_id"]: r for r in proposals.to_dicts()}
-    progs = {r["program_id"]: r for r in programs.to_dicts()}
-    images = {r["program_id"]: r["image"] for r in ok.select("program_id", "image").to_dicts()}
-    reward_of = {
-        role: {r["sample_id"]: r for r in frame.to_dicts()} for role, frame in rewards.items()
-    }
-    cards = []
-    for pid in picked:
-        prog = progs.get(pid, {})
-        prop = props.get(prog.get("proposal_id"), {})
-        coder = reward_of.get("coder", {}).get(pid, {})
-        proposer = reward_of.get("proposer", {}).get(prog.get("proposal_id"), {})
-        image = images.get(pid) or {}
-        qrows = []
-        for kind in ("easy", "hard"):
-            group = answers.filter(
-                (pl.col("program_id") == pid) & (pl.col("question_kind") == kind)
-            )
-            sample_rows = group.sort("sample_index").to_dicts()
-            solver = [reward_of.get("solver", {}).get(a["answer_id"], {}) for a in sample_rows]
-            label = next((s.get("label") for s in solver if s), None)
-            agree = next((s.get(f"{kind}_agreement") for s in solver if s), None)
-            in_band = next((s.get("in_band") for s in solver if s), None)
-            cells = " ".join(
-                f"<span class='{'ok' if s.get('correct') else 'bad'}'>{_e(a['answer'])}</span>"
-                f"<span class='reward'> ({_e(s.get('reward'))})</span>"
-                for a, s in zip(sample_rows, solver, strict=True)
-            )
-            qrows.append(
-                f"<tr><th>{kind}</th><td>{_e(prop.get(f'{kind}_question'))}</td>"
-                f"<td>{_e(prop.get(f'{kind}_answer'))}</td><td>{cells or _e(None)}</td>"
-                f"<td>{_e(label)} (agreement {_e(agree)})</td></tr>"
-            )
-        cards.append(
-            f"<div class='card'>{_img_tag(image.get('bytes'))}<div class='body'>"
-            f"<div class='caption'>{_e(prop.get('caption'))}</div>"
-            f"<div>program <code>{_e(pid)}</code> ({_e(prog.get('language'))}), "
-            f"topic: {_e(prop.get('topic'))}, content type: {_e(prop.get('content_type'))}</div>"
-            "<table><tr><th></th><th>question</th><th>Proposer's answer</th>"
-            "<th>Solver's answers (reward)</th><th>majority</th></tr>" + "".join(qrows) + "</table>"
-            f"<div>rewards: Proposer <span class='reward'>{_e(proposer.get('reward'))}</span>, "
-            f"Coder <span class='reward'>{_e(coder.get('reward'))}</span>; mid-band filter: "
-            f"{_e(in_band)}</div></div></div>"
-        )
-    note = (
-        f"{len(picked)} of {ok.height} rendered images, drawn at random (seed {seed}). Solver "
-        "answers in green match the majority label; the number after each is its reward."
-    )
-    return _page(f"Round {round_}: gallery", note, cards)
-
-
-def evolmm_gallery(
-    round_: int,
-    images: pl.DataFrame,
-    questions: pl.DataFrame,
-    answers: pl.DataFrame,
-    rewards: dict[str, pl.DataFrame],
-    k: int = 8,
-    seed: int = 0,
-) -> str:
-    """HTML for EvoLMM: the image, its questions, the Solver's answers and the rewards."""
-    picked = _pick(images.sort("image_id")["image_id"].to_list(), k, seed)
-    pics = {r["image_id"]: r for r in images.to_dicts()}
-    reward_of = {
-        role: {r["sample_id"]: r for r in frame.to_dicts()} for role, frame in rewards.items()
-    }
-    cards = []
-    for image_id in picked:
-        qrows = []
-        for q in questions.filter(pl.col("image_id") == image_id).sort("sample_index").to_dicts():
-            proposer = reward_of.get("proposer", {}).get(q["question_id"], {})
-            group = answers.filter(pl.col("question_id") == q["question_id"]).sort("sample_index")
-            cells = " ".join(
-                f"<span class='{'ok' if s.get('majority') else 'bad'}'>{_e(a['answer'])}</span>"
-                f"<span class='reward'> ({_e(s.get('reward'))})</span>"
-                for a in group.to_dicts()
-                for s in [reward_of.get("solver", {}).get(a["answer_id"], {})]
-            )
-            qrows.append(
-                f"<tr><td>{_e(q['question'] if q['parse_ok'] else None)}</td>"
-                f"<td class='reward'>{_e(proposer.get('reward'))}</td>"
-                f"<td>{cells or _e(None)}</td><td>{_e(proposer.get('label'))}</td></tr>"
-            )
-        pic = pics[image_id]
-        cards.append(
-            f"<div class='card'>{_img_tag((pic.get('image') or {}).get('bytes'))}<div class='body'>"
-            f"<div class='caption'>{_e(pic.get('source'))}</div>"
-            "<table><tr><th>question</th><th>Proposer reward</th>"
-            "<th>Solver's answers (reward)</th><th>majority</th></tr>"
-            + "".join(qrows)
-            + "</table></div></div>"
-        )
-    note = (
-        f"{len(picked)} of {images.height} images, drawn at random (seed {seed}). Answers in green "
-        "are in the majority cluster; the number after each is its reward."
-    )
-    return _page(f"Round {round_}: gallery", note, cards)
 
 
 def read_json(path: str | Path) -> dict[str, Any]:

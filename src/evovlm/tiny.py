@@ -263,7 +263,13 @@ def write_corpus(path: str | os.PathLike, n_items: int = 80, seed: int = 9001) -
 # The package files each embedded build reads: its recipe, with the config it is given.
 RECIPE_FILES = {
     "tiny-base": ["tiny.py", "data/tokenizer_corpus.txt"],
-    "tiny-warm": ["warmup.py", "synth.py", "prompts.py", "templates"],
+    "tiny-warm": [
+        "warmup.py",
+        "synth.py",
+        "prompts.py",
+        "methods/mmzero/templates",
+        "methods/evolmm/templates",
+    ],
 }
 
 

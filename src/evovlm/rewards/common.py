@@ -1,5 +1,6 @@
-"""What every method's rewards share: the reward configs, reward components and how they are
-combined, and the frame helpers of the scoring pass.
+"""What every method's rewards share: the base of the reward configs (each method's own config
+sits with its rewards), reward components and how they are combined, and the frame helpers of the
+scoring pass.
 
 A :class:`Component` is one named term of a role's reward: a function over the role's whole
 table that returns one column, and the config field holding its weight (none: weight 1).
@@ -15,8 +16,6 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import polars as pl
-
-from evovlm.config import schema_dataclass, section_schema
 
 _C = TypeVar("_C")
 
@@ -52,7 +51,7 @@ def _from_dict(cls: type[_C], data: Mapping[str, Any] | None) -> _C:
     return config
 
 
-class _RewardConfig:
+class RewardConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None):
         """Build from the ``rewards.<method>`` config mapping; ValueError on an unknown key."""
@@ -63,81 +62,6 @@ class _RewardConfig:
             raise ValueError(f"{self._section}.grade_rel_tol must be >= 0")
 
     _section = "rewards"
-
-
-@schema_dataclass("rewards.mmzero", frozen=True)
-class MMZeroRewardConfig(_RewardConfig):
-    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from docs/spec.md.
-    Each key, its default and its help are declared once, in the schema's ``rewards.mmzero``."""
-
-    _section = "rewards.mmzero"
-
-    def validate(self) -> None:
-        if not 0 < self.diversity_threshold <= 1:
-            raise ValueError("rewards.mmzero.diversity_threshold must be in (0, 1]")
-        if not 0 <= self.content_type_share < 1:
-            raise ValueError("rewards.mmzero.content_type_share must be in [0, 1)")
-        if not self.hard_agreement_min <= self.hard_agreement_max:
-            raise ValueError("rewards.mmzero.hard_agreement_min must not exceed hard_agreement_max")
-        super().validate()
-
-
-# rewards.evolmm.components: each name and the role it rewards. evovlm.rewards.evolmm's
-# EVOLMM_COMPONENTS holds their computations under these names; the names live here so the
-# config checks them without importing the method's rewards (a layer up).
-EVOLMM_COMPONENT_ROLES = {"entropy": "proposer", "continuous": "solver", "majority": "solver"}
-
-
-@schema_dataclass("rewards.evolmm", frozen=True)
-class EvoLMMRewardConfig(_RewardConfig):
-    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
-    Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
-
-    _section = "rewards.evolmm"
-
-    def validate(self) -> None:
-        # The schema's enum names the Solver rewards of evovlm.rewards.evolmm
-        # (EVOLMM_SOLVER_REWARDS; tests/test_rewards.py holds the two equal).
-        names = section_schema(self._section)["properties"]["solver_reward"]["enum"]
-        if self.solver_reward not in names:
-            raise ValueError(
-                f"rewards.evolmm.solver_reward must be one of {sorted(names)}, "
-                f"got {self.solver_reward!r}"
-            )
-        self.check_components()
-        if self.entropy_sigma <= 0:
-            raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
-        if self.length_scale_words <= 0:
-            raise ValueError("rewards.evolmm.length_scale_words must be > 0")
-        super().validate()
-
-    def component_names(self) -> tuple[str, ...]:
-        """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer
-        and the reward ``solver_reward`` names for the Solver."""
-        return self.components if self.components is not None else ("entropy", self.solver_reward)
-
-    def check_components(self) -> None:
-        """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
-        named once, and each role gets one at least."""
-        key, roles = "rewards.evolmm.components", EVOLMM_COMPONENT_ROLES
-        names = self.component_names()
-        for name in names:
-            if name not in roles:
-                raise ValueError(
-                    f"{key}: unknown component {name!r}; known: {', '.join(sorted(roles))}"
-                )
-            if names.count(name) > 1:
-                raise ValueError(f"{key}: {name!r} is named twice")
-        for role in ("proposer", "solver"):
-            if not any(roles[name] == role for name in names):
-                of_role = [n for n, r in roles.items() if r == role]
-                raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
-        if self.components is not None and self.solver_reward != type(self)().solver_reward:
-            raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
-
-
-MMZERO_DEFAULTS = MMZeroRewardConfig()
-EVOLMM_DEFAULTS = EvoLMMRewardConfig()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -63,83 +63,7 @@ def _image_bytes(value: Any) -> bytes | None:
     return value
 
 
-def mmzero_role_samples(
-    proposals: pl.DataFrame | None,
-    programs: pl.DataFrame | None,
-    answers: pl.DataFrame | None,
-    renders: pl.DataFrame | None,
-    rewards: dict[str, pl.DataFrame],
-    *,
-    solver_questions: tuple[str, ...] | list[str] = ("hard",),
-    coder_render_band: tuple[float, float] | list[float] | None = None,
-) -> dict[str, pl.DataFrame]:
-    """One frame per MM-Zero role in ``rewards``: the sample columns joined with the reward.
-
-    Columns: sample_id, group_id, prompt, prompt_ids, completion_ids, logprobs, reward, image (PNG
-    bytes or null). Solver rows keep only ``in_band`` rows when that column is present, and only
-    the question kinds in ``solver_questions`` (MM-Zero trains the Solver on the hard question
-    with its majority label). With ``coder_render_band = (lo, hi)``, Coder groups train only when
-    their render rate lies in [lo, hi] (MM-Zero's filter).
-    """
-    tables = {
-        "proposer": (proposals, "proposal_id"),
-        "coder": (programs, "program_id"),
-        "solver": (answers, "answer_id"),
-    }
-    out = {}
-    for role, scored in rewards.items():
-        table, id_col = tables[role]
-        if table is None:
-            raise ValueError(f"train: the {role} rewards need the {role} sample table")
-        if role == "solver" and "in_band" in scored.columns:
-            scored = scored.filter(pl.col("in_band").fill_null(False))
-        if role == "solver":
-            kind = (
-                pl.col("question_kind")
-                if "question_kind" in scored.columns
-                else pl.col("group_id").str.extract(r"-(easy|hard)$")
-            )
-            scored = scored.filter(kind.is_in(list(solver_questions)))
-        if role == "coder" and coder_render_band is not None and "rendered" in scored.columns:
-            lo, hi = coder_render_band
-            rate = pl.col("rendered").cast(pl.Float64).mean().over("group_id")
-            scored = scored.filter(rate.is_between(lo, hi))
-        frame = _join_samples(table, id_col, scored)
-        if role == "solver":
-            if renders is None:
-                raise ValueError("train: the solver rewards need renders.parquet (its images)")
-            pictures = renders.select(
-                "program_id", pl.col("image").struct.field("bytes").alias("image")
-            )
-            frame = frame.join(pictures, on="program_id", how="left")
-        else:
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("image"))
-        out[role] = frame.select(_SAMPLE_COLUMNS)
-    return out
-
-
-def evolmm_role_samples(
-    questions: pl.DataFrame | None,
-    answers: pl.DataFrame | None,
-    images: pl.DataFrame,
-    rewards: dict[str, pl.DataFrame],
-) -> dict[str, pl.DataFrame]:
-    """Like :func:`mmzero_role_samples` for EvoLMM (both roles see the round's image)."""
-    tables = {"proposer": (questions, "question_id"), "solver": (answers, "answer_id")}
-    pictures = images.select("image_id", pl.col("image").struct.field("bytes").alias("image"))
-    out = {}
-    for role, scored in rewards.items():
-        table, id_col = tables[role]
-        if table is None:
-            raise ValueError(f"train: the {role} rewards need the {role} sample table")
-        if "in_band" in scored.columns:
-            scored = scored.filter(pl.col("in_band").fill_null(False))
-        frame = _join_samples(table, id_col, scored).join(pictures, on="image_id", how="left")
-        out[role] = frame.select(_SAMPLE_COLUMNS)
-    return out
-
-
-_SAMPLE_COLUMNS = [
+SAMPLE_COLUMNS = [
     "sample_id",
     "group_id",
     "prompt",
@@ -154,11 +78,11 @@ _SAMPLE_COLUMNS = [
 def sample_rows(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
     """Training rows of a text-only role: ``table``'s samples (id column ``id_col``) with the
     reward and group of ``scored`` (a method plug-in's role_samples can return these as is)."""
-    frame = _join_samples(table, id_col, scored)
-    return frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("image")).select(_SAMPLE_COLUMNS)
+    frame = join_samples(table, id_col, scored)
+    return frame.with_columns(pl.lit(None, dtype=pl.Binary).alias("image")).select(SAMPLE_COLUMNS)
 
 
-def _join_samples(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
+def join_samples(table: pl.DataFrame, id_col: str, scored: pl.DataFrame) -> pl.DataFrame:
     keep = [c for c in table.columns if c not in ("group_id", "reward")]
     # The rewards table's group_id is authoritative (it defines what was scored together).
     return (

@@ -429,7 +429,7 @@ def train_policy(
     starts from the coefficient its last round ended with (``kl_coefficient.json`` in the
     policy folder, written beside each checkpoint).
 
-    ``samples`` maps role -> frame from :func:`mmzero_role_samples` / :func:`evolmm_role_samples`
+    ``samples`` maps role -> frame from a method's ``role_samples`` (``methods/<name>/samples.py``)
     (one role, or all roles of a shared lineage). Roles are trained one after another in
     Proposer, Coder, Solver order. ``work_dir`` holds TRL checkpoints (resume) and intermediate
     models of a shared lineage; it is deleted after success unless ``keep_trl_checkpoints``.

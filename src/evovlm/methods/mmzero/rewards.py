@@ -20,12 +20,12 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from evovlm.config import schema_dataclass
 from evovlm.grade import DEFAULT_REL_TOL, agreement, grade, is_placeholder
-from evovlm.rewards.bleu import bleu_clusters
+from evovlm.methods.mmzero.bleu import bleu_clusters
 from evovlm.rewards.common import (
-    MMZERO_DEFAULTS,
     Component,
-    MMZeroRewardConfig,
+    RewardConfig,
     add_components,
     combine,
     floats,
@@ -33,6 +33,30 @@ from evovlm.rewards.common import (
     require,
     rows_frame,
 )
+
+# ---------------------------------------------------------------------------------------------
+# The config (rewards.mmzero)
+
+
+@schema_dataclass("rewards.mmzero", frozen=True)
+class MMZeroRewardConfig(RewardConfig):
+    """Constants of the MM-Zero rewards (config ``rewards.mmzero``); defaults from docs/spec.md.
+    Each key, its default and its help are declared once, in the schema's ``rewards.mmzero``."""
+
+    _section = "rewards.mmzero"
+
+    def validate(self) -> None:
+        if not 0 < self.diversity_threshold <= 1:
+            raise ValueError("rewards.mmzero.diversity_threshold must be in (0, 1]")
+        if not 0 <= self.content_type_share < 1:
+            raise ValueError("rewards.mmzero.content_type_share must be in [0, 1)")
+        if not self.hard_agreement_min <= self.hard_agreement_max:
+            raise ValueError("rewards.mmzero.hard_agreement_min must not exceed hard_agreement_max")
+        super().validate()
+
+
+MMZERO_DEFAULTS = MMZeroRewardConfig()
+
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (one value)

@@ -3,7 +3,7 @@
 The Proposer asks ``n`` questions per image (a GRPO group per image; the reference uses a
 moving-average baseline, here the group mean replaces it); the Solver answers each valid
 question ``N`` times (a group per question). Rewards are continuous functions of the Solver's
-self-consistency (``evovlm.rewards.score_evolmm``).
+self-consistency (``evovlm.methods.evolmm.rewards.score_evolmm``).
 """
 
 from __future__ import annotations

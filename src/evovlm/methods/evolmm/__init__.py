@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm import parse, prompts
 from evovlm.methods.base import Method, SolverFormat, register
+from evovlm.methods.evolmm import rewards, samples, summary
+from evovlm.methods.evolmm.gallery import evolmm_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -31,13 +33,13 @@ def score(tables, reward_cfg=None):
 
 def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
     image_stats = json.loads(Path(extra["images_stats"]).read_text()) if extra else {}
-    return metrics.summarize_evolmm(
+    return summary.summarize_evolmm(
         image_stats, tables["questions"], tables["answers"], scored, trained, timings
     )
 
 
 def role_samples(tables, scored, options=None):
-    return train.evolmm_role_samples(
+    return samples.evolmm_role_samples(
         tables.get("questions"), tables.get("answers"), tables["images"], scored
     )
 
@@ -50,7 +52,7 @@ def sample_options(config) -> dict[str, Any]:
 
 
 def gallery(round_, tables, scored, k, seed) -> str:
-    return report.evolmm_gallery(
+    return evolmm_gallery(
         round_, tables["images"], tables["questions"], tables["answers"], scored, k=k, seed=seed
     )
 

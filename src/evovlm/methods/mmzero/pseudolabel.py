@@ -20,7 +20,7 @@ from evovlm import parse, prompts
 from evovlm.engines import Request
 from evovlm.evaluate import BUILTIN
 from evovlm.grade import agreement, grade
-from evovlm.rewards import MMZeroRewardConfig, mid_band
+from evovlm.methods.mmzero.rewards import MMZeroRewardConfig, mid_band
 from evovlm.stages import png_to_image, request_seed, sampling_params
 
 BANDS = 5  # agreement bands [0, 0.2), [0.2, 0.4) ... [0.8, 1.0], as in metrics.json's histograms

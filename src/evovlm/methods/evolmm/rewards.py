@@ -17,12 +17,11 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
+from evovlm.config import schema_dataclass, section_schema
 from evovlm.grade import DEFAULT_REL_TOL, agreement, cluster_answers, grade, is_placeholder
 from evovlm.rewards.common import (
-    EVOLMM_COMPONENT_ROLES,
-    EVOLMM_DEFAULTS,
     Component,
-    EvoLMMRewardConfig,
+    RewardConfig,
     add_components,
     combine,
     floats,
@@ -30,6 +29,66 @@ from evovlm.rewards.common import (
     require,
     rows_frame,
 )
+
+# ---------------------------------------------------------------------------------------------
+# The config (rewards.evolmm)
+
+
+# rewards.evolmm.components: each name and the role it rewards. EVOLMM_COMPONENTS (below) holds
+# their computations under these names; the config checks the names before they are defined.
+EVOLMM_COMPONENT_ROLES = {"entropy": "proposer", "continuous": "solver", "majority": "solver"}
+
+
+@schema_dataclass("rewards.evolmm", frozen=True)
+class EvoLMMRewardConfig(RewardConfig):
+    """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
+    Each key, its default and its help are declared once, in the schema's ``rewards.evolmm``."""
+
+    _section = "rewards.evolmm"
+
+    def validate(self) -> None:
+        # The schema's enum names the Solver rewards (EVOLMM_SOLVER_REWARDS below;
+        # tests/test_rewards.py holds the two equal).
+        names = section_schema(self._section)["properties"]["solver_reward"]["enum"]
+        if self.solver_reward not in names:
+            raise ValueError(
+                f"rewards.evolmm.solver_reward must be one of {sorted(names)}, "
+                f"got {self.solver_reward!r}"
+            )
+        self.check_components()
+        if self.entropy_sigma <= 0:
+            raise ValueError("rewards.evolmm.entropy_sigma must be > 0")
+        if self.length_scale_words <= 0:
+            raise ValueError("rewards.evolmm.length_scale_words must be > 0")
+        super().validate()
+
+    def component_names(self) -> tuple[str, ...]:
+        """``rewards.evolmm.components``; unset: the Gaussian of the entropy for the Proposer
+        and the reward ``solver_reward`` names for the Solver."""
+        return self.components if self.components is not None else ("entropy", self.solver_reward)
+
+    def check_components(self) -> None:
+        """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
+        named once, and each role gets one at least."""
+        key, roles = "rewards.evolmm.components", EVOLMM_COMPONENT_ROLES
+        names = self.component_names()
+        for name in names:
+            if name not in roles:
+                raise ValueError(
+                    f"{key}: unknown component {name!r}; known: {', '.join(sorted(roles))}"
+                )
+            if names.count(name) > 1:
+                raise ValueError(f"{key}: {name!r} is named twice")
+        for role in ("proposer", "solver"):
+            if not any(roles[name] == role for name in names):
+                of_role = [n for n, r in roles.items() if r == role]
+                raise ValueError(f"{key} names no {role} component (known: {', '.join(of_role)})")
+        if self.components is not None and self.solver_reward != type(self)().solver_reward:
+            raise ValueError(f"{key}: name the Solver's reward there, not in solver_reward too")
+
+
+EVOLMM_DEFAULTS = EvoLMMRewardConfig()
+
 
 # ---------------------------------------------------------------------------------------------
 # Building blocks (one question's answers)

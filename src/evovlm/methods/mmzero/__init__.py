@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evovlm import metrics, parse, prompts, report, rewards, train
+from evovlm import parse, prompts
 from evovlm.methods.base import Method, SolverFormat, register
+from evovlm.methods.mmzero import rewards, samples, summary
+from evovlm.methods.mmzero.gallery import mmzero_gallery
 
 _NO_TOKENS = ("prompt_ids", "completion_ids", "logprobs")
 
@@ -31,7 +33,7 @@ def score(tables, reward_cfg=None):
 
 
 def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
-    return metrics.summarize_mmzero(
+    return summary.summarize_mmzero(
         tables["proposals"],
         tables["programs"],
         tables["renders"],
@@ -44,7 +46,7 @@ def summarize(tables, scored, trained, timings, extra=None) -> dict[str, Any]:
 
 def role_samples(tables, scored, options=None):
     options = options or {}
-    return train.mmzero_role_samples(
+    return samples.mmzero_role_samples(
         tables.get("proposals"),
         tables.get("programs"),
         tables.get("answers"),
@@ -64,7 +66,7 @@ def sample_options(config):
 
 
 def gallery(round_, tables, scored, k, seed) -> str:
-    return report.mmzero_gallery(
+    return mmzero_gallery(
         round_,
         tables["proposals"],
         tables["programs"],
