@@ -16,7 +16,7 @@ rule build_benchmark:
         eval=benchmark_params(),
         render=config["render"],
     script:
-        "../../scripts/build_benchmark.py"
+        "../scripts/build_benchmark.py"
 
 
 rule evaluate_policy:
@@ -40,7 +40,7 @@ rule evaluate_policy:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/evaluate_policy.py"
+        "../scripts/evaluate_policy.py"
 
 
 rule summarize_eval:
@@ -60,4 +60,4 @@ rule summarize_eval:
     params:
         order=eval_policies(),
     script:
-        "../../scripts/summarize_eval.py"
+        "../scripts/summarize_eval.py"

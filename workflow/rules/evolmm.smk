@@ -16,7 +16,7 @@ rule sample_images:
         n_images=config["evolmm"]["images_per_round"],
         seed=config["seed"],
     script:
-        "../../scripts/sample_images.py"
+        "../scripts/sample_images.py"
 
 
 rule ask_questions:
@@ -40,7 +40,7 @@ rule ask_questions:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/ask_questions.py"
+        "../scripts/ask_questions.py"
 
 
 rule answer_questions:
@@ -65,4 +65,4 @@ rule answer_questions:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/answer_questions.py"
+        "../scripts/answer_questions.py"

@@ -14,4 +14,4 @@ rule gather_shards:
     params:
         table=lambda w: STAGE_TABLES[w.stage],
     script:
-        "../../scripts/gather_shards.py"
+        "../scripts/gather_shards.py"

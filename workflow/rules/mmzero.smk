@@ -25,7 +25,7 @@ rule propose_concepts:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/propose_concepts.py"
+        "../scripts/propose_concepts.py"
 
 
 rule write_code:
@@ -51,7 +51,7 @@ rule write_code:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/write_code.py"
+        "../scripts/write_code.py"
 
 
 rule sample_answers:
@@ -78,4 +78,4 @@ rule sample_answers:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/sample_answers.py"
+        "../scripts/sample_answers.py"

@@ -30,7 +30,7 @@ rule pseudolabel:
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/pseudolabel.py"
+        "../scripts/pseudolabel.py"
 
 
 rule plot_round:
@@ -79,7 +79,7 @@ rule plot_round:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/plot_round.py"
+        "../scripts/plot_round.py"
 
 
 rule build_gallery:
@@ -103,7 +103,7 @@ rule build_gallery:
         images=12,
         seed=config["seed"],
     script:
-        "../../scripts/build_gallery.py"
+        "../scripts/build_gallery.py"
 
 
 rule summarize_run:
@@ -138,7 +138,7 @@ rule summarize_run:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_run.py"
+        "../scripts/summarize_run.py"
 
 
 rule report_overview:
@@ -159,7 +159,7 @@ rule report_overview:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_overview.py"
+        "../scripts/summarize_overview.py"
 
 
 rule write_model_card:
@@ -177,4 +177,4 @@ rule write_model_card:
     params:
         base_model=config["model"]["base"],
     script:
-        "../../scripts/write_model_card.py"
+        "../scripts/write_model_card.py"

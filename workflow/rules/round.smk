@@ -18,7 +18,7 @@ rule score_rewards:
     params:
         rewards=config["rewards"][METHOD],
     script:
-        "../../scripts/score_rewards.py"
+        "../scripts/score_rewards.py"
 
 
 rule summarize_round:
@@ -37,4 +37,4 @@ rule summarize_round:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_round.py"
+        "../scripts/summarize_round.py"

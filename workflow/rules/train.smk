@@ -23,11 +23,11 @@ rule train_policy:
     resources:
         gpu=train_gpus(),
     params:
-        # Logging and resume keys reach the job through config (scripts/train_policy.py).
+        # Logging and resume keys reach the job through config (workflow/scripts/train_policy.py).
         train=experiment_record.result_params(config, "train"),
         temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},
         sample_options=sample_options(),
         policy=lambda w: policy_path(train_role(w), w),
         work_dir=lambda w: f"results/round_{w.round}/train/{w.lineage}_trl",
     script:
-        "../../scripts/train_policy.py"
+        "../scripts/train_policy.py"
