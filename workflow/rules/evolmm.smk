@@ -22,10 +22,10 @@ rule sample_images:
 rule ask_questions:
     """Proposer: n questions per image (a GRPO group per image)."""
     input:
-        policy=policy("proposer"),
+        policy=get_policy("proposer"),
         images="results/round_{round}/images.parquet",
     output:
-        questions="results/round_{round}/shards/questions/{scatteritem}.parquet",
+        questions="results/round_{round}/shards/evolmm/questions/{scatteritem}.parquet",
     log:
         "logs/ask_questions/round_{round}.{scatteritem}.log",
     benchmark:
@@ -35,7 +35,7 @@ rule ask_questions:
     resources:
         gpu=generation_gpus(),
     params:
-        policy=lambda w: policy_path("proposer", w),
+        policy=get_policy_folder("proposer"),
         sampling=config["evolmm"]["proposer"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
@@ -46,11 +46,11 @@ rule ask_questions:
 rule answer_questions:
     """Solver: N answers per valid question (a GRPO group per question)."""
     input:
-        policy=policy("solver"),
+        policy=get_policy("solver"),
         images="results/round_{round}/images.parquet",
         questions="results/round_{round}/questions.parquet",
     output:
-        answers="results/round_{round}/shards/answers/{scatteritem}.parquet",
+        answers="results/round_{round}/shards/evolmm/answers/{scatteritem}.parquet",
     log:
         "logs/answer_questions/round_{round}.{scatteritem}.log",
     benchmark:
@@ -60,7 +60,7 @@ rule answer_questions:
     resources:
         gpu=generation_gpus(),
     params:
-        policy=lambda w: policy_path("solver", w),
+        policy=get_policy_folder("solver"),
         sampling=config["evolmm"]["solver"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
