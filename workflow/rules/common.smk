@@ -310,23 +310,22 @@ def policy_file(role, trained_in):
     return f"{policy_folder(role, trained_in)}/config.json"
 
 
-def _lineage_role(wildcards):
-    """The role whose policy a {lineage} starts from (all roles share it when shared)."""
+def _role(role, wildcards):
+    """`role`, or for None the role whose policy the job's {lineage} starts from (the
+    Proposer's, which every role shares, when shared)."""
+    if role is not None:
+        return role
     return "proposer" if wildcards.lineage == "shared" else wildcards.lineage
-
-
-def _sampling_role(role, wildcards):
-    return _lineage_role(wildcards) if role is None else role
 
 
 def get_policy(role=None):
     """Input: the policy `role` samples from in round {round} (None: the {lineage}'s role)."""
-    return lambda w: policy_file(_sampling_role(role, w), int(w.round) - 1)
+    return lambda w: policy_file(_role(role, w), int(w.round) - 1)
 
 
 def get_policy_folder(role=None):
     """Params: that policy as a string (a hub id is not a file input)."""
-    return lambda w: policy_folder(_sampling_role(role, w), int(w.round) - 1)
+    return lambda w: policy_folder(_role(role, w), int(w.round) - 1)
 
 
 def _evaluated_round(wildcards):
