@@ -51,16 +51,6 @@ if METHOD_PLUGIN.rules:
     include: METHOD_PLUGIN.rules
 
 
-# Both methods' Solvers write answer shards: the configured method's rule wins.
-if config["method"] == "mmzero":
-
-    ruleorder: sample_answers > answer_questions
-
-else:
-
-    ruleorder: answer_questions > sample_answers
-
-
 include: "workflow/rules/round.smk"
 include: "workflow/rules/gather.smk"
 include: "workflow/rules/train.smk"

@@ -43,7 +43,7 @@ def main() -> None:
     def policy(role: str) -> str:
         if r == 1:
             return str(run / "resources/tiny-warm")
-        lineage = "shared" if mz["share_weights"] else role  # as policy_path in common.smk
+        lineage = "shared" if mz["share_weights"] else role  # as policy_folder in common.smk
         return str(run / f"results/round_{r - 1}/checkpoint/{lineage}")
 
     stages = {

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
-ruff check src tests bench scripts
-ruff format --check src tests bench scripts
+ruff check src tests bench scripts workflow/scripts
+ruff format --check src tests bench scripts workflow/scripts
 snakefmt --check Snakefile workflow/rules/
 snakemake --lint --cores 1 >/dev/null
 set +e

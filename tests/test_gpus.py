@@ -293,7 +293,7 @@ def test_a_generation_job_claims_the_tensor_parallel_gpus(tmp_path):
     (exp / "config").mkdir(parents=True)
     text = (REPO / "config" / "config.yaml").read_text()
     (exp / "config" / "config.yaml").write_text(text + "\nwarmup: {enabled: false}\n")
-    target = "results/round_1/shards/proposals/1-of-1.parquet"
+    target = "results/round_1/shards/mmzero/proposals/1-of-1.parquet"
     args = ["-s", str(REPO / "Snakefile"), "-d", str(exp), "--cores", "2", "--config"]
     args += [
         "engine={tensor_parallel_size: 2}",

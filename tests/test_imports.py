@@ -64,6 +64,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "evovlm.evaluate",
             "evovlm.methods.mmzero.pseudolabel",
             "evovlm.compare",
+            "evovlm.jobs",
             "evovlm.__main__",
         ),
     ),

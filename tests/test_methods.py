@@ -90,10 +90,10 @@ _LOOKUPS = (
     "src/evovlm/warmup.py",
     "src/evovlm/compare.py",
     "src/evovlm/hfio.py",
-    "scripts/build_gallery.py",
-    "scripts/evaluate_policy.py",
-    "scripts/warmup_tiny_model.py",
-    "scripts/write_model_card.py",
+    "workflow/scripts/build_gallery.py",
+    "workflow/scripts/evaluate_policy.py",
+    "workflow/scripts/warmup_tiny_model.py",
+    "workflow/scripts/write_model_card.py",
 )
 
 

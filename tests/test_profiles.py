@@ -338,7 +338,7 @@ def test_fetch_base_model_runs_once_then_jobs_read_the_local_folder(tmp_path, ti
     (repo / "refs" / "main").write_text("abc123")
     exp = _experiment(tmp_path / "exp", "resources")
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub)}
-    target = "results/round_1/shards/proposals/1-of-1.parquet"
+    target = "results/round_1/shards/mmzero/proposals/1-of-1.parquet"
     args = ["-s", str(REPO / "Snakefile"), "-d", str(exp), "--cores", "2", "--config"]
     args += ["model={base: acme/vl}", "mmzero={proposer: {n: 2, max_tokens: 8}}"]
     proc = snakemake(target, *args, env=env)
@@ -370,7 +370,7 @@ def test_gpu_jobs_do_not_overlap_beyond_the_gpu_count(tmp_path, gpu_limit, expec
     # two cores free (before, both started at once); with --resources gpu=2 they do overlap,
     # which shows the check can fail. The order comes from Snakemake's own scheduler log.
     exp = _experiment(tmp_path / "exp", "resources", "warmup: {enabled: false}\n")
-    targets = [f"results/round_1/shards/proposals/{i}-of-2.parquet" for i in (1, 2)]
+    targets = [f"results/round_1/shards/mmzero/proposals/{i}-of-2.parquet" for i in (1, 2)]
     args = ["-s", str(REPO / "Snakefile"), "-d", str(exp), "--cores", "2"]
     if gpu_limit:
         args += ["--resources", f"gpu={gpu_limit}"]

@@ -97,7 +97,7 @@ def test_missing_file_and_not_parquet(tmp_path):
 
 
 def test_rule_script_exits_with_one_line(tmp_path):
-    """What a rule script does (scripts/*.py call read_or_exit): status 1, one line on
+    """What a rule script does (workflow/scripts/*.py call read_or_exit): status 1, one line on
     stderr, no traceback."""
     path = tmp_path / "renders.parquet"
     pq.write_table(renders_table(), path)

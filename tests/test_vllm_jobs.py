@@ -39,7 +39,7 @@ def _is_main_guard(node) -> bool:
 
 @pytest.mark.parametrize("name", ENGINE_SCRIPTS)
 def test_an_engine_script_runs_its_job_only_as_the_main_module(name):
-    tree = ast.parse((REPO / "scripts" / f"{name}.py").read_text())
+    tree = ast.parse((REPO / "workflow" / "scripts" / f"{name}.py").read_text())
     loose = [
         node
         for node in tree.body
@@ -47,7 +47,9 @@ def test_an_engine_script_runs_its_job_only_as_the_main_module(name):
         and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))  # docstring
         and not _is_main_guard(node)
     ]
-    assert not loose, f"scripts/{name}.py runs code outside its main guard (line {loose[0].lineno})"
+    assert not loose, (
+        f"workflow/scripts/{name}.py runs code outside its main guard (line {loose[0].lineno})"
+    )
     guarded = [node for node in tree.body if _is_main_guard(node)]
     assert len(guarded) == 1
     assert "snakemake" in ast.unparse(guarded[0])

@@ -1,5 +1,6 @@
 """Dry runs of the Snakefile: the DAG per round, rounds wiring, shards, method switch."""
 
+import json
 import re
 import subprocess
 import sys
@@ -142,3 +143,44 @@ def test_an_unknown_method_or_plugin_is_one_config_line():
     proc = _snakemake("-n", "--config", "plugins=[no_such_module]")
     assert proc.returncode != 0
     assert "config key 'plugins': cannot import 'no_such_module'" in proc.stderr
+
+
+# Loads the workflow as `snakemake -n` does and prints each rule's output patterns and the
+# workflow's ruleorder declarations.
+_OUTPUTS = """
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+with SnakemakeApi(OutputSettings()) as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(config=json.loads(sys.argv[1])),
+        snakefile=Path("Snakefile"),
+        workdir=Path("."),
+    )
+    w = wf._workflow
+    outputs = {r.name: sorted(map(str, r.output)) for r in w.rules}
+    print(json.dumps({"outputs": outputs, "ruleorder": [list(o) for o in w._ruleorder]}))
+"""
+
+
+@pytest.mark.parametrize("method", ["mmzero", "evolmm"])
+def test_every_output_has_one_rule_whatever_the_method(method):
+    """Both methods' generation rules are in every run's workflow (for --lint), so each writes
+    under its own shard folder: no file two rules could make, no ruleorder to pick one."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _OUTPUTS, json.dumps({"method": method})],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.splitlines()[-1])
+    makers = {}
+    for rule, patterns in got["outputs"].items():
+        for pattern in patterns:
+            makers.setdefault(pattern, []).append(rule)
+    assert {p: r for p, r in makers.items() if len(r) > 1} == {}
+    assert got["ruleorder"] == []

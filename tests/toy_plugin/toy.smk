@@ -4,9 +4,9 @@
 rule toy_reply:
     """Speaker: n replies per prompt (a GRPO group per prompt)."""
     input:
-        policy=policy("speaker"),
+        policy=get_policy("speaker"),
     output:
-        replies="results/round_{round}/shards/replies/{scatteritem}.parquet",
+        replies="results/round_{round}/shards/toy/replies/{scatteritem}.parquet",
     log:
         "logs/toy_reply/round_{round}.{scatteritem}.log",
     benchmark:
@@ -16,7 +16,7 @@ rule toy_reply:
     resources:
         gpu=1,
     params:
-        policy=lambda w: policy_path("speaker", w),
+        policy=get_policy_folder("speaker"),
         sampling=config["toy"]["speaker"],
         prompts=config["toy"]["prompts"],
         seed=config["seed"],

@@ -286,47 +286,83 @@ def lineage(role):
     return "shared" if SHARED else role
 
 
-def policy(role):
-    """Input function: the policy folder a role samples from in round {round}."""
-
-    def inner(wildcards):
-        r = int(wildcards.round)
-        if r == 1:
-            return base_model() if BASE_KIND != "local" else []
-        return f"results/round_{r - 1}/checkpoint/{lineage(role)}/config.json"
-
-    return inner
+# Input functions (`get_*`, one per need): each takes the job's wildcards. The policies first:
+# round r samples from the policy trained in round r - 1 (0: the base model).
 
 
-def policy_path(role, wildcards):
-    """The policy as a string for params (a hub id is not a file input)."""
-    r = int(wildcards.round)
-    if r == 1:
+def policy_folder(role, trained_in):
+    """The policy a role samples from: the base model (trained_in 0) or the checkpoint of the
+    role's lineage trained in that round."""
+    if trained_in == 0:
         return base_model()
-    return f"results/round_{r - 1}/checkpoint/{lineage(role)}"
+    return f"results/round_{trained_in}/checkpoint/{lineage(role)}"
 
 
-def shard_files(stage):
-    def inner(wildcards):
-        return gather.generate(
-            f"results/round_{wildcards.round}/shards/{stage}/{{scatteritem}}.parquet"
-        )
+def policy_file(role, trained_in):
+    """The file that stands for that policy among a job's inputs: a checkpoint's config.json
+    (train.smk), the base model's folder when a rule makes it, nothing for a configured local
+    folder."""
+    if trained_in == 0:
+        return [] if BASE_KIND == "local" else base_model()
+    return f"{policy_folder(role, trained_in)}/config.json"
 
-    return inner
+
+def _role(role, wildcards):
+    """`role`, or for None the role whose policy the job's {lineage} starts from (the
+    Proposer's, which every role shares, when shared)."""
+    if role is not None:
+        return role
+    return "proposer" if wildcards.lineage == "shared" else wildcards.lineage
 
 
-def lineage_rewards(wildcards):
+def get_policy(role=None):
+    """Input: the policy `role` samples from in round {round} (None: the {lineage}'s role)."""
+    return lambda w: policy_file(_role(role, w), int(w.round) - 1)
+
+
+def get_policy_folder(role=None):
+    """Params: that policy as a string (a hub id is not a file input)."""
+    return lambda w: policy_folder(_role(role, w), int(w.round) - 1)
+
+
+def _evaluated_round(wildcards):
+    """The round whose Solver {policy} names: 0 for 'base', r for 'round_<r>'."""
+    if wildcards.policy == "base":
+        return 0
+    return int(wildcards.policy.removeprefix("round_"))
+
+
+def get_eval_policy(wildcards):
+    """Input: the policy {policy} evaluates, the base model or a round's Solver."""
+    return policy_file(METHOD_PLUGIN.solver.role, _evaluated_round(wildcards))
+
+
+def get_eval_policy_folder(wildcards):
+    """Params: that policy as a string."""
+    return policy_folder(METHOD_PLUGIN.solver.role, _evaluated_round(wildcards))
+
+
+def get_shards(wildcards):
+    """The configured method's shards of a generation {stage} (each method's generation rules
+    write under their own results/round_{round}/shards/<method>/)."""
+    return gather.generate(
+        f"results/round_{wildcards.round}/shards/{METHOD}/{wildcards.stage}/"
+        "{scatteritem}.parquet"
+    )
+
+
+def get_lineage_rewards(wildcards):
     roles = ROLES if wildcards.lineage == "shared" else [wildcards.lineage]
     return [f"results/round_{wildcards.round}/rewards/{role}.parquet" for role in roles]
 
 
-def round_tables(wildcards):
+def get_round_tables(wildcards):
     """The round's tables the method scores, summarises and trains on (name -> path)."""
     r = f"results/round_{wildcards.round}"
     return {name: f"{r}/{name}.parquet" for name in METHOD_PLUGIN.tables}
 
 
-def summary_files(wildcards):
+def get_summary_files(wildcards):
     """Extra per-round files the method's summary reads (e.g. EvoLMM's image counts)."""
     r = f"results/round_{wildcards.round}"
     return {name: f"{r}/{path}" for name, path in METHOD_PLUGIN.summary_files.items()}
@@ -338,7 +374,7 @@ def sample_options():
     return METHOD_PLUGIN.sample_options(config)
 
 
-def train_steps_from(wildcards):
+def get_steps_from(wildcards):
     """The training summary of the lineage whose steps set this one's (EvoLMM's Proposer:
     the Solver's over evolmm.proposer_update_ratio) when they depend on its groups (passes).
     """
@@ -349,48 +385,20 @@ def train_steps_from(wildcards):
     return [f"results/round_{wildcards.round}/train/{other}.json"]
 
 
-def train_inputs(wildcards):
-    """The round's sample tables (and images) the lineage's roles were scored on; with
-    stop_on_collapse, also the round's collapse check, which fails the run before training.
-    """
-    inputs = round_tables(wildcards)
+def get_collapse_check(wildcards):
+    """With stop_on_collapse, the round's collapse check, which fails the run before training."""
     if (
         config["stop_on_collapse"]
         and pseudolabel_enabled()
         and int(wildcards.round) > 1
     ):
-        inputs["collapse_check"] = (
-            f"results/round_{wildcards.round}/pseudolabel/summary.json"
-        )
-    return inputs
-
-
-def train_role(wildcards):
-    """The role whose policy the lineage starts from (all roles share it when shared)."""
-    return "proposer" if wildcards.lineage == "shared" else wildcards.lineage
-
-
-def train_policy_input(wildcards):
-    return policy(train_role(wildcards))(wildcards)
+        return f"results/round_{wildcards.round}/pseudolabel/summary.json"
+    return []
 
 
 def eval_policies():
     """The policies evaluated: the base model, then each round's trained Solver."""
     return ["base"] + [f"round_{r}" for r in rounds()]
-
-
-def eval_policy_path(wildcards):
-    if wildcards.policy == "base":
-        return base_model()
-    return f"results/{wildcards.policy}/checkpoint/{lineage(METHOD_PLUGIN.solver.role)}"
-
-
-def eval_policy_input(wildcards):
-    if wildcards.policy == "base" and BASE_KIND == "local":
-        return []  # a configured local folder is not built by a rule
-    if wildcards.policy == "base":
-        return eval_policy_path(wildcards)
-    return f"{eval_policy_path(wildcards)}/config.json"
 
 
 def benchmark_params():
@@ -411,7 +419,7 @@ def all_targets():
     return targets
 
 
-# The report (workflow/rules/report.smk).
+# The pseudo-label check (workflow/rules/evaluate.smk) and the report (workflow/rules/report.smk).
 
 
 def pseudolabel_enabled():
@@ -424,7 +432,7 @@ def pseudolabel_enabled():
     )
 
 
-def previous_pseudolabels(wildcards):
+def get_previous_pseudolabels(wildcards):
     """The previous round's labels, which the round's collapse check compares against."""
     r = int(wildcards.round)
     if r == 1:
@@ -436,7 +444,7 @@ def previous_pseudolabels(wildcards):
     }
 
 
-def run_summary_inputs(wildcards):
+def get_run_summary_inputs(wildcards):
     inputs = {
         "metrics": [f"results/round_{r}/metrics.json" for r in rounds()],
         "pseudolabels": [],
@@ -450,9 +458,9 @@ def run_summary_inputs(wildcards):
     return inputs
 
 
-def overview_inputs(wildcards):
+def get_overview_inputs(wildcards):
     """The landing page reads what the summary reads, and the pseudo-label tables."""
-    inputs = run_summary_inputs(wildcards)
+    inputs = get_run_summary_inputs(wildcards)
     inputs["labels"] = [
         path.replace("summary.json", "labels.parquet")
         for path in inputs["pseudolabels"]

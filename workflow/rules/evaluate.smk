@@ -1,4 +1,5 @@
-# Evaluation: the base model and every round's Solver on the same benchmark items.
+# Evaluation: the base model and every round's Solver on the same benchmark items, and the
+# MM-Zero Solver's own labels of those items each round (pseudolabel).
 
 
 rule build_benchmark:
@@ -16,13 +17,13 @@ rule build_benchmark:
         eval=benchmark_params(),
         render=config["render"],
     script:
-        "../../scripts/build_benchmark.py"
+        "../scripts/build_benchmark.py"
 
 
 rule evaluate_policy:
     """One answer per benchmark item from a policy: 'base' or 'round_<r>' (that round's Solver)."""
     input:
-        policy=eval_policy_input,
+        policy=get_eval_policy,
         benchmark="results/eval/benchmark.parquet",
     output:
         results="results/eval/{policy}.parquet",
@@ -35,12 +36,12 @@ rule evaluate_policy:
     resources:
         gpu=generation_gpus(),
     params:
-        policy=eval_policy_path,
+        policy=get_eval_policy_folder,
         eval=config["eval"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/evaluate_policy.py"
+        "../scripts/evaluate_policy.py"
 
 
 rule summarize_eval:
@@ -60,4 +61,35 @@ rule summarize_eval:
     params:
         order=eval_policies(),
     script:
-        "../../scripts/summarize_eval.py"
+        "../scripts/summarize_eval.py"
+
+
+rule pseudolabel:
+    """The round's sampling Solver labels the procedural benchmark items its own way (m samples,
+    majority, agreement, mid-band filter); each label is graded against the exact answer.
+    """
+    input:
+        unpack(get_previous_pseudolabels),
+        policy=get_policy("solver"),
+        benchmark="results/eval/benchmark.parquet",
+    output:
+        samples="results/round_{round}/pseudolabel/samples.parquet",
+        labels="results/round_{round}/pseudolabel/labels.parquet",
+        summary="results/round_{round}/pseudolabel/summary.json",
+    log:
+        "logs/pseudolabel/round_{round}.log",
+    benchmark:
+        "logs/benchmarks/pseudolabel/round_{round}.tsv"
+    conda:
+        "../../envs/evovlm-gpu.yaml"
+    resources:
+        gpu=generation_gpus(),
+    params:
+        policy=get_policy_folder("solver"),
+        m=config["mmzero"]["solver"]["m"],
+        sampling=config["mmzero"]["solver"],
+        rewards=config["rewards"]["mmzero"],
+        seed=config["seed"],
+        dtype=config["model"]["dtype"],
+    script:
+        "../scripts/pseudolabel.py"

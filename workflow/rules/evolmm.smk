@@ -16,16 +16,16 @@ rule sample_images:
         n_images=config["evolmm"]["images_per_round"],
         seed=config["seed"],
     script:
-        "../../scripts/sample_images.py"
+        "../scripts/sample_images.py"
 
 
 rule ask_questions:
     """Proposer: n questions per image (a GRPO group per image)."""
     input:
-        policy=policy("proposer"),
+        policy=get_policy("proposer"),
         images="results/round_{round}/images.parquet",
     output:
-        questions="results/round_{round}/shards/questions/{scatteritem}.parquet",
+        questions="results/round_{round}/shards/evolmm/questions/{scatteritem}.parquet",
     log:
         "logs/ask_questions/round_{round}.{scatteritem}.log",
     benchmark:
@@ -35,22 +35,22 @@ rule ask_questions:
     resources:
         gpu=generation_gpus(),
     params:
-        policy=lambda w: policy_path("proposer", w),
+        policy=get_policy_folder("proposer"),
         sampling=config["evolmm"]["proposer"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/ask_questions.py"
+        "../scripts/ask_questions.py"
 
 
 rule answer_questions:
     """Solver: N answers per valid question (a GRPO group per question)."""
     input:
-        policy=policy("solver"),
+        policy=get_policy("solver"),
         images="results/round_{round}/images.parquet",
         questions="results/round_{round}/questions.parquet",
     output:
-        answers="results/round_{round}/shards/answers/{scatteritem}.parquet",
+        answers="results/round_{round}/shards/evolmm/answers/{scatteritem}.parquet",
     log:
         "logs/answer_questions/round_{round}.{scatteritem}.log",
     benchmark:
@@ -60,9 +60,9 @@ rule answer_questions:
     resources:
         gpu=generation_gpus(),
     params:
-        policy=lambda w: policy_path("solver", w),
+        policy=get_policy_folder("solver"),
         sampling=config["evolmm"]["solver"],
         seed=config["seed"],
         dtype=config["model"]["dtype"],
     script:
-        "../../scripts/answer_questions.py"
+        "../scripts/answer_questions.py"

@@ -4,7 +4,7 @@
 rule gather_shards:
     """Concatenate a stage's shards in stable id order (schema checked on read and write)."""
     input:
-        shards=lambda w: shard_files(w.stage)(w),
+        shards=get_shards,
     output:
         table="results/round_{round}/{stage}.parquet",
     log:
@@ -14,4 +14,4 @@ rule gather_shards:
     params:
         table=lambda w: STAGE_TABLES[w.stage],
     script:
-        "../../scripts/gather_shards.py"
+        "../scripts/gather_shards.py"

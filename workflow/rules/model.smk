@@ -12,7 +12,7 @@ rule build_tiny_model:
     params:
         spec=config["tiny"],
     script:
-        "../../scripts/build_tiny_model.py"
+        "../scripts/build_tiny_model.py"
 
 
 rule warmup_tiny_model:
@@ -34,7 +34,7 @@ rule warmup_tiny_model:
         warmup=config["warmup"],
         method=config["method"],
     script:
-        "../../scripts/warmup_tiny_model.py"
+        "../scripts/warmup_tiny_model.py"
 
 
 rule build_demo_images:
@@ -50,7 +50,7 @@ rule build_demo_images:
         n_images=config["evolmm"]["demo_images"],
         seed=config["seed"],
     script:
-        "../../scripts/build_demo_images.py"
+        "../scripts/build_demo_images.py"
 
 
 rule fetch_base_model:
@@ -66,4 +66,4 @@ rule fetch_base_model:
         repo_id=config["model"]["base"],
         revision=config["model"]["revision"],
     script:
-        "../../scripts/fetch_base_model.py"
+        "../scripts/fetch_base_model.py"

@@ -15,4 +15,4 @@ rule render_images:
     params:
         render=config["render"],
     script:
-        "../../scripts/render_images.py"
+        "../scripts/render_images.py"

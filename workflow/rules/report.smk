@@ -2,37 +2,6 @@
 # results/summary.parquet. `snakemake --report report.html` collects every report() output.
 
 
-rule pseudolabel:
-    """The round's sampling Solver labels the procedural benchmark items its own way (m samples,
-    majority, agreement, mid-band filter); each label is graded against the exact answer.
-    """
-    input:
-        unpack(previous_pseudolabels),
-        policy=policy("solver"),
-        benchmark="results/eval/benchmark.parquet",
-    output:
-        samples="results/round_{round}/pseudolabel/samples.parquet",
-        labels="results/round_{round}/pseudolabel/labels.parquet",
-        summary="results/round_{round}/pseudolabel/summary.json",
-    log:
-        "logs/pseudolabel/round_{round}.log",
-    benchmark:
-        "logs/benchmarks/pseudolabel/round_{round}.tsv"
-    conda:
-        "../../envs/evovlm-gpu.yaml"
-    resources:
-        gpu=generation_gpus(),
-    params:
-        policy=lambda w: policy_path("solver", w),
-        m=config["mmzero"]["solver"]["m"],
-        sampling=config["mmzero"]["solver"],
-        rewards=config["rewards"]["mmzero"],
-        seed=config["seed"],
-        dtype=config["model"]["dtype"],
-    script:
-        "../../scripts/pseudolabel.py"
-
-
 rule plot_round:
     """The round's figures: reward per role, funnel rates, render status, agreement, GRPO curves."""
     input:
@@ -79,13 +48,13 @@ rule plot_round:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/plot_round.py"
+        "../scripts/plot_round.py"
 
 
 rule build_gallery:
     """Sampled images of the round beside their caption, questions, answers and rewards."""
     input:
-        unpack(round_tables),
+        unpack(get_round_tables),
         rewards=expand("results/round_{{round}}/rewards/{role}.parquet", role=ROLES),
     output:
         gallery=report(
@@ -103,13 +72,13 @@ rule build_gallery:
         images=12,
         seed=config["seed"],
     script:
-        "../../scripts/build_gallery.py"
+        "../scripts/build_gallery.py"
 
 
 rule summarize_run:
     """results/summary.parquet (one row per round) and the across-round figures."""
     input:
-        unpack(run_summary_inputs),
+        unpack(get_run_summary_inputs),
     output:
         summary="results/summary.parquet",
         rounds=report(
@@ -138,7 +107,7 @@ rule summarize_run:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_run.py"
+        "../scripts/summarize_run.py"
 
 
 rule report_overview:
@@ -146,7 +115,7 @@ rule report_overview:
     intervals, the rates per round with standard errors, pseudo-label accuracy, the collapse
     warning and the run's config."""
     input:
-        unpack(overview_inputs),
+        unpack(get_overview_inputs),
     output:
         overview=report(
             "results/report/overview.html",
@@ -159,7 +128,7 @@ rule report_overview:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_overview.py"
+        "../scripts/summarize_overview.py"
 
 
 rule write_model_card:
@@ -177,4 +146,4 @@ rule write_model_card:
     params:
         base_model=config["model"]["base"],
     script:
-        "../../scripts/write_model_card.py"
+        "../scripts/write_model_card.py"

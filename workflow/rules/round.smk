@@ -6,7 +6,7 @@ rule score_rewards:
     """Score every sample of the round: one Parquet per role, one row per sample with its
     group id, reward and each reward component in its own column."""
     input:
-        unpack(round_tables),
+        unpack(get_round_tables),
     output:
         rewards=expand("results/round_{{round}}/rewards/{role}.parquet", role=ROLES),
     log:
@@ -18,7 +18,7 @@ rule score_rewards:
     params:
         rewards=config["rewards"][METHOD],
     script:
-        "../../scripts/score_rewards.py"
+        "../scripts/score_rewards.py"
 
 
 rule summarize_round:
@@ -26,8 +26,8 @@ rule summarize_round:
     mean and spread per role, agreement histograms, training summary and seconds per stage.
     """
     input:
-        unpack(round_tables),
-        unpack(summary_files),
+        unpack(get_round_tables),
+        unpack(get_summary_files),
         rewards=expand("results/round_{{round}}/rewards/{role}.parquet", role=ROLES),
         train=expand("results/round_{{round}}/train/{lineage}.json", lineage=LINEAGES),
     output:
@@ -37,4 +37,4 @@ rule summarize_round:
     conda:
         "../../envs/evovlm.yaml"
     script:
-        "../../scripts/summarize_round.py"
+        "../scripts/summarize_round.py"

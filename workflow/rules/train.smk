@@ -6,10 +6,11 @@ rule train_policy:
     checkpoint is a plain HF folder (LoRA merged), or a copy of the previous policy when no
     group has reward variance."""
     input:
-        unpack(train_inputs),
-        policy=train_policy_input,
-        rewards=lineage_rewards,
-        steps_from=train_steps_from,
+        unpack(get_round_tables),
+        collapse_check=get_collapse_check,
+        policy=get_policy(),
+        rewards=get_lineage_rewards,
+        steps_from=get_steps_from,
     output:
         # The folder's config.json, not directory(): Snakemake would leave .snakemake_timestamp in it.
         config="results/round_{round}/checkpoint/{lineage}/config.json",
@@ -23,11 +24,11 @@ rule train_policy:
     resources:
         gpu=train_gpus(),
     params:
-        # Logging and resume keys reach the job through config (scripts/train_policy.py).
+        # Logging and resume keys reach the job through config (workflow/scripts/train_policy.py).
         train=experiment_record.result_params(config, "train"),
         temperatures={role: config[METHOD][role]["temperature"] for role in ROLES},
         sample_options=sample_options(),
-        policy=lambda w: policy_path(train_role(w), w),
+        policy=get_policy_folder(),
         work_dir=lambda w: f"results/round_{w.round}/train/{w.lineage}_trl",
     script:
-        "../../scripts/train_policy.py"
+        "../scripts/train_policy.py"

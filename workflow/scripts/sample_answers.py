@@ -3,36 +3,25 @@ import sys
 # The job runs in the process Snakemake started only: vLLM starts its engine process with spawn
 # (always on CPU), which imports this file again as the main module.
 if __name__ == "__main__":
-    from evovlm.stages import job_log
+    from evovlm.jobs import start_engine_job
 
-    job_log(snakemake.log[0])  # stderr of this process and of those it starts (vLLM's engine)
-
-    from evovlm.gpus import claim_gpu
-
-    claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
+    job = start_engine_job(snakemake)  # the log, the GPUs, the policy's engine
 
     from evovlm.methods.mmzero import stages as mmzero
-    from evovlm.schema import (
-        ANSWERS,
-        PROGRAMS,
-        PROPOSALS,
-        RENDERS,
-        write_parquet,
-    )
-    from evovlm.stages import Shard, engine_from_config
+    from evovlm.schema import ANSWERS, PROGRAMS, PROPOSALS, RENDERS, write_parquet
     from evovlm.tables import read_or_exit
 
-    p = snakemake.params
+    p = job.params
     frame = mmzero.sample_answers(
-        engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
+        job.engine,
         read_or_exit(snakemake.input.proposals, PROPOSALS),
         read_or_exit(snakemake.input.programs, PROGRAMS),
         read_or_exit(snakemake.input.renders, RENDERS),
-        round_=int(snakemake.wildcards.round),
+        round_=job.round,
         m=p.m,
         sampling=p.sampling,
         seed=p.seed,
-        shard=Shard.parse(snakemake.wildcards.scatteritem),
+        shard=job.shard,
     )
     write_parquet(frame, snakemake.output.answers, ANSWERS)
     print(f"{frame.height} answers", file=sys.stderr)

@@ -3,27 +3,22 @@ import sys
 # The job runs in the process Snakemake started only: vLLM starts its engine process with spawn
 # (always on CPU), which imports this file again as the main module.
 if __name__ == "__main__":
-    from evovlm.stages import job_log
+    from evovlm.jobs import start_engine_job
 
-    job_log(snakemake.log[0])  # stderr of this process and of those it starts (vLLM's engine)
-
-    from evovlm.gpus import claim_gpu
-
-    claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
+    job = start_engine_job(snakemake)  # the log, the GPUs, the policy's engine
 
     from evovlm.methods.mmzero import stages as mmzero
     from evovlm.schema import PROPOSALS, write_parquet
-    from evovlm.stages import Shard, engine_from_config
 
-    p = snakemake.params
+    p = job.params
     frame = mmzero.propose(
-        engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
-        round_=int(snakemake.wildcards.round),
+        job.engine,
+        round_=job.round,
         topics=mmzero.seed_topics(p.topics),
         prompts_per_topic=p.prompts_per_topic,
         sampling=p.sampling,
         seed=p.seed,
-        shard=Shard.parse(snakemake.wildcards.scatteritem),
+        shard=job.shard,
     )
     write_parquet(frame, snakemake.output.proposals, PROPOSALS)
     print(f"{frame.height} proposals, {frame['parse_ok'].sum()} parsed", file=sys.stderr)

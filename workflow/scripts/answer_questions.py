@@ -3,28 +3,23 @@ import sys
 # The job runs in the process Snakemake started only: vLLM starts its engine process with spawn
 # (always on CPU), which imports this file again as the main module.
 if __name__ == "__main__":
-    from evovlm.stages import job_log
+    from evovlm.jobs import start_engine_job
 
-    job_log(snakemake.log[0])  # stderr of this process and of those it starts (vLLM's engine)
-
-    from evovlm.gpus import claim_gpu
-
-    claim_gpu(snakemake.resources.gpu)  # the rule's GPUs (tensor parallel), before CUDA starts
+    job = start_engine_job(snakemake)  # the log, the GPUs, the policy's engine
 
     from evovlm.methods.evolmm import stages as evolmm
     from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, write_parquet
-    from evovlm.stages import Shard, engine_from_config
     from evovlm.tables import read_or_exit
 
-    p = snakemake.params
+    p = job.params
     frame = evolmm.answer_questions(
-        engine_from_config(p.policy, snakemake.config["engine"], p.dtype),
+        job.engine,
         read_or_exit(snakemake.input.images, IMAGES),
         read_or_exit(snakemake.input.questions, QUESTIONS),
-        round_=int(snakemake.wildcards.round),
+        round_=job.round,
         sampling=p.sampling,
         seed=p.seed,
-        shard=Shard.parse(snakemake.wildcards.scatteritem),
+        shard=job.shard,
     )
     write_parquet(frame, snakemake.output.answers, EVOLMM_ANSWERS)
     print(f"{frame.height} answers", file=sys.stderr)
