@@ -44,13 +44,16 @@ def solver_samples(answers: dict[str, list[str | None]], references: dict[str, s
     return pl.DataFrame(rows, schema=pseudolabel.SAMPLES_SCHEMA)
 
 
-def snakemake(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``snakemake *args`` in the repository, with ``env`` over this process's environment."""
+def snakemake(
+    *args: str, env: dict | None = None, cwd: Path = REPO, timeout: int = 120
+) -> subprocess.CompletedProcess:
+    """``snakemake *args`` in ``cwd`` (the repository), with ``env`` over this process's
+    environment."""
     return subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
-        cwd=REPO,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )

@@ -186,20 +186,13 @@ def test_the_train_sections_auto_values_are_the_methods_train_defaults():
     plug-in's own train_defaults too), and a bare name is refused rather than guessed."""
     from evovlm.train import TRAIN_DEFAULTS, TrainConfig
 
+    def knobs(c: TrainConfig) -> tuple:
+        return (c.method, c.freeze_vision_tower, c.kl_control, c.scale_rewards)
+
     evo = TrainConfig.from_dict({}, methods.get("evolmm"))
-    assert (evo.method, evo.freeze_vision_tower, evo.kl_control, evo.scale_rewards) == (
-        "lora",
-        True,
-        "adaptive",
-        "none",
-    )
+    assert knobs(evo) == ("lora", True, "adaptive", "none")
     mm = TrainConfig.from_dict({}, methods.get("mmzero"))
-    assert (mm.method, mm.freeze_vision_tower, mm.kl_control, mm.scale_rewards) == (
-        "full",
-        False,
-        "fixed",
-        "group",
-    )
+    assert knobs(mm) == ("full", False, "fixed", "group")
     assert TrainConfig.from_dict({}) == mm and dict(methods.get("mmzero").train_defaults) == (
         TRAIN_DEFAULTS
     )

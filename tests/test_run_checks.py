@@ -19,6 +19,7 @@ from evovlm.experiment import (
     check_results_identity,
     record_experiment,
 )
+from tests.conftest import snakemake
 from tests.test_workflow_e2e import make_workdir
 
 
@@ -114,13 +115,7 @@ def test_results_made_before_the_record_are_recognised_by_their_tables(tmp_path)
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return snakemake("--cores", "1", *args, cwd=workdir, timeout=300)
 
 
 def test_workflow_refuses_an_empty_image_dir_before_any_job(tmp_path):

@@ -12,11 +12,9 @@ Slow (minutes) and marked ``vllm``: run with ``scripts/test-vllm.sh``.
 """
 
 import importlib.util
-import json
 import os
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from tests.test_workflow_e2e import make_workdir, snakemake
@@ -96,22 +94,11 @@ def test_mmzero_funnel_on_vllm_is_the_hf_engines(run):
 
 
 def test_evolmm_serves_round_one_adapters_as_lora_requests(evolmm_run):
-    from evovlm.schema import EVOLMM_ANSWERS, IMAGES, QUESTIONS, read_parquet
-    from tests.test_workflow_e2e import effective_config
+    from tests.test_workflow_e2e import evolmm_round
 
-    cfg = effective_config(evolmm_run, "config_evolmm")["evolmm"]
     for r in (1, 2):
         d = evolmm_run / f"results/round_{r}"
-        images = read_parquet(d / "images.parquet", IMAGES)
-        questions = read_parquet(d / "questions.parquet", QUESTIONS)
-        answers = read_parquet(d / "answers.parquet", EVOLMM_ANSWERS)
-        assert images.height == cfg["images_per_round"]
-        assert questions.height == images.height * cfg["proposer"]["n"]
-        valid = questions.filter(pl.col("parse_ok")).height
-        assert answers.height == valid * cfg["solver"]["n"]
-        metrics = json.loads((d / "metrics.json").read_text())
-        assert metrics["funnel"]["questions"] == questions.height
-        assert metrics["funnel"]["answers"] == answers.height
+        metrics = evolmm_round(evolmm_run, r)[3]
         assert {"mean_answer_share", "mean_entropy", "entropy_band_share"} <= set(metrics["rates"])
         for role in ("proposer", "solver"):
             assert (d / f"checkpoint/{role}/adapter_model.safetensors").is_file()

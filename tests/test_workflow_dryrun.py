@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, snakemake
 
 
 def dry_run(*config: str, extra: tuple[str, ...] = ()) -> str:
@@ -90,14 +90,7 @@ TOY = REPO / "tests" / "toy_plugin"
 
 
 def _snakemake(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
+    return snakemake("--cores", "2", *args, env=env, timeout=180)
 
 
 @pytest.mark.parametrize("configfile", TEST_CONFIGS, ids=lambda p: p.stem)

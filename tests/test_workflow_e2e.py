@@ -50,6 +50,24 @@ def effective_config(workdir: Path, test_case: str) -> dict:
     return merge(base, yaml.safe_load((workdir / ".test" / f"{test_case}.yaml").read_text()))
 
 
+def evolmm_round(workdir: Path, r: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict]:
+    """An EvoLMM run's round ``r``: its images, questions, answers and metrics, checked against
+    the config's counts (n questions per image, n answers per parsed question) and the funnel."""
+    cfg = effective_config(workdir, "config_evolmm")["evolmm"]
+    d = workdir / f"results/round_{r}"
+    images = read_parquet(d / "images.parquet", IMAGES)
+    questions = read_parquet(d / "questions.parquet", QUESTIONS)
+    answers = read_parquet(d / "answers.parquet", EVOLMM_ANSWERS)
+    assert images.height == cfg["images_per_round"]
+    assert questions.height == images.height * cfg["proposer"]["n"]
+    valid = questions.filter(pl.col("parse_ok")).height
+    assert answers.height == valid * cfg["solver"]["n"]
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["funnel"]["questions"] == questions.height
+    assert metrics["funnel"]["answers"] == answers.height
+    return images, questions, answers, metrics
+
+
 def make_workdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     for name in COPY:
@@ -294,25 +312,15 @@ def test_evolmm_rounds_end_to_end(run, tmp_path):
     snakemake(workdir, "--configfile", ".test/config_evolmm.yaml")
     warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
     assert set(warm["examples_per_role"]) == {"evolmm_proposer", "evolmm_solver"}
-    cfg = effective_config(workdir, "config_evolmm")["evolmm"]
     for r in (1, 2):
         d = workdir / f"results/round_{r}"
-        images = read_parquet(d / "images.parquet", IMAGES)
-        questions = read_parquet(d / "questions.parquet", QUESTIONS)
-        answers = read_parquet(d / "answers.parquet", EVOLMM_ANSWERS)
+        images, questions, answers, metrics = evolmm_round(workdir, r)
         proposer = read_parquet(d / "rewards/proposer.parquet", REWARDS)
         solver = read_parquet(d / "rewards/solver.parquet", REWARDS)
-        assert images.height == cfg["images_per_round"]
-        assert questions.height == images.height * cfg["proposer"]["n"]
         assert questions.join(images, on="image_id", how="anti").height == 0
-        valid = questions.filter(pl.col("parse_ok")).height
-        assert answers.height == valid * cfg["solver"]["n"]
         assert answers.join(questions, on="question_id", how="anti").height == 0
         assert proposer.height == questions.height and solver.height == answers.height
         assert proposer["reward"].is_between(0.0, 1.0).all()  # Gaussian of entropy, or 0
-        metrics = json.loads((d / "metrics.json").read_text())
-        assert metrics["funnel"]["questions"] == questions.height
-        assert metrics["funnel"]["answers"] == answers.height
         # one lineage per role (EvoLMM: one PEFT adapter per role on the shared base)
         assert (d / "checkpoint/proposer/adapter_model.safetensors").is_file()
         assert (d / "checkpoint/solver/adapter_model.safetensors").is_file()

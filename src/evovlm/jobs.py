@@ -1,13 +1,18 @@
 """The start every generating rule job shares (the scripts in workflow/scripts/ whose rule samples
-from a policy): the job's log, its GPUs, then a lazy engine for the rule's policy.
+from a policy): the job's log, its GPUs, then a lazy engine for the rule's policy; and
+:func:`run_stage`, the whole job of a rule that turns tables into one table with a stage.
 
-Each such script calls :func:`start_engine_job` under ``if __name__ == "__main__":``: vLLM
-starts its engine process with ``spawn`` (always on CPU), which imports the script again as the
-main module, and that process must not run the job again (tests/test_vllm_jobs.py).
+Each such script calls :func:`start_engine_job` or :func:`run_stage` under
+``if __name__ == "__main__":``: vLLM starts its engine process with ``spawn`` (always on CPU),
+which imports the script again as the main module, and that process must not run the job again
+(tests/test_vllm_jobs.py).
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,3 +42,40 @@ def start_engine_job(snakemake: Any) -> EngineJob:
         round=int(wildcards.round) if "round" in wildcards.keys() else None,
         shard=Shard.parse(wildcards.get("scatteritem")),
     )
+
+
+def run_stage(
+    snakemake: Any,
+    stage: str,
+    *,
+    tables: Mapping[str, str] | None = None,
+    output: tuple[str, str],
+    params: Sequence[str] = (),
+    through: Mapping[str, str] | None = None,
+) -> None:
+    """A generating rule's job: ``stage`` (``"module:function"``) makes one table from tables.
+
+    The stage is called with the engine, then the tables of ``tables`` (the rule's input name ->
+    its spec's name in :data:`evovlm.schema.SPECS`) in that order, then ``round_``, ``shard`` and
+    the named params as keywords; ``through`` names params that pass through a function of the
+    stage's module first (param -> function). Its frame is written to the output ``output[0]``
+    with the spec named ``output[1]``, and its row count goes to the job's log.
+    """
+    job = start_engine_job(snakemake)
+    # Only now: the stage's module may start CUDA (torch), which must see the GPUs claimed above
+    module_name, function = stage.split(":")
+    module = importlib.import_module(module_name)
+    from evovlm.schema import SPECS, write_parquet
+    from evovlm.tables import read_or_exit
+
+    p = job.params
+    frames = [read_or_exit(snakemake.input[i], SPECS[s]) for i, s in (tables or {}).items()]
+    kwargs = {name: p[name] for name in params}
+    kwargs.update({name: getattr(module, f)(p[name]) for name, f in (through or {}).items()})
+    frame = getattr(module, function)(
+        job.engine, *frames, round_=job.round, shard=job.shard, **kwargs
+    )
+    name, spec = output
+    write_parquet(frame, snakemake.output[name], SPECS[spec])
+    parsed = f", {frame['parse_ok'].sum()} parsed" if "parse_ok" in frame.columns else ""
+    print(f"{frame.height} {name}{parsed}", file=sys.stderr)

@@ -103,16 +103,22 @@ SOLVER = SolverFormat(
     write=lambda reasoning, answer: f"Answer: {answer}",
 )
 
-_SAMPLING = {
-    "type": "object",
-    "default": {},
-    "additionalProperties": False,
-    "properties": {
-        "n": {"type": "integer", "minimum": 2, "default": 4},
-        "temperature": {"type": "number", "minimum": 0, "default": 1.0},
-        "max_tokens": {"type": "integer", "minimum": 1, "default": 12},
-    },
-}
+
+def _section(**properties: dict) -> dict:
+    """A config section's JSON schema: these keys only, each with its default."""
+    return {
+        "type": "object",
+        "default": {},
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+_SAMPLING = _section(
+    n={"type": "integer", "minimum": 2, "default": 4},
+    temperature={"type": "number", "minimum": 0, "default": 1.0},
+    max_tokens={"type": "integer", "minimum": 1, "default": 12},
+)
 
 TOY = register(
     Method(
@@ -125,16 +131,11 @@ TOY = register(
         role_samples=role_samples,
         stages={"replies": "toy_replies"},
         rules=str(HERE / "toy.smk"),
-        config_schema={
-            "type": "object",
-            "default": {},
-            "additionalProperties": False,
-            "properties": {
-                "prompts": {"type": "integer", "minimum": 1, "default": 4},
-                "share_weights": {"type": "boolean", "default": False},
-                "speaker": _SAMPLING,
-            },
-        },
+        config_schema=_section(
+            prompts={"type": "integer", "minimum": 1, "default": 4},
+            share_weights={"type": "boolean", "default": False},
+            speaker=_SAMPLING,
+        ),
         specs={"toy_replies": REPLIES},
         report=False,
         solver=SOLVER,
