@@ -118,19 +118,29 @@ def test_no_stage_branches_on_a_builtin_method_name(path):
 
 @pytest.fixture
 def toy():
-    """The toy plug-in of tests/toy_plugin, registered (and the registry as it was after)."""
+    """The toy plug-in of tests/toy_plugin, registered; afterwards the registry, the prompt
+    templates and the table specs are as they were (importing it registers into all three, and a
+    later test in the session must not see its templates: test_prompts checks every template is
+    package data)."""
     import importlib
     import sys
 
+    from evovlm import prompts, schema
+
+    saved = [(d, dict(d)) for d in (methods.REGISTRY, prompts.ROLES, schema.SPECS)]
+    image_roles = set(prompts.IMAGE_ROLES)
     sys.path.insert(0, str(REPO / "tests" / "toy_plugin"))
-    before = dict(methods.REGISTRY)
     try:
         module = importlib.import_module("toy_method")
         yield methods.register(module.TOY)
     finally:
         sys.path.remove(str(REPO / "tests" / "toy_plugin"))
-        methods.REGISTRY.clear()
-        methods.REGISTRY.update(before)
+        sys.modules.pop("toy_method", None)
+        for live, before in saved:
+            live.clear()
+            live.update(before)
+        prompts.IMAGE_ROLES.clear()
+        prompts.IMAGE_ROLES.update(image_roles)
 
 
 def test_a_plugin_brings_its_warmup_examples_and_its_solvers_format(toy):
