@@ -194,8 +194,8 @@ EVOLMM_SOLVER_REWARDS: dict[str, Callable[[pl.DataFrame, EvoLMMRewardConfig], pl
 
 
 def role_components(cfg: EvoLMMRewardConfig) -> dict[str, tuple[Component, ...]]:
-    """Role -> the components of its reward, in the order the config names them (checked
-    here, where the registry of components is known: the config class sits a layer below)."""
+    """Role -> the components of its reward, in the order the config names them (checked again
+    here: a config built directly, not through ``from_dict``, has not been validated)."""
     cfg.check_components()
     names = cfg.component_names()
     return {
