@@ -34,11 +34,6 @@ from evovlm.rewards.common import (
 # The config (rewards.evolmm)
 
 
-# rewards.evolmm.components: each name and the role it rewards. EVOLMM_COMPONENTS (below) holds
-# their computations under these names; the config checks the names before they are defined.
-EVOLMM_COMPONENT_ROLES = {"entropy": "proposer", "continuous": "solver", "majority": "solver"}
-
-
 @schema_dataclass("rewards.evolmm", frozen=True)
 class EvoLMMRewardConfig(RewardConfig):
     """Constants of the EvoLMM rewards (config ``rewards.evolmm``); defaults from docs/spec.md.
@@ -70,7 +65,9 @@ class EvoLMMRewardConfig(RewardConfig):
     def check_components(self) -> None:
         """ValueError (one line naming ``rewards.evolmm.components``) unless each name is known,
         named once, and each role gets one at least."""
-        key, roles = "rewards.evolmm.components", EVOLMM_COMPONENT_ROLES
+        # EVOLMM_COMPONENTS is defined below; a check runs only after the module has loaded.
+        key = "rewards.evolmm.components"
+        roles = {name: role for name, (role, _component) in EVOLMM_COMPONENTS.items()}
         names = self.component_names()
         for name in names:
             if name not in roles:
@@ -177,12 +174,9 @@ def proposer_reward(table: pl.DataFrame, cfg: EvoLMMRewardConfig) -> pl.Series:
 # The components by the name ``rewards.evolmm.components`` gives them: (role, component). Each
 # counts as it is (no weight field): a role's reward is the sum of its named components.
 EVOLMM_COMPONENTS: dict[str, tuple[str, Component]] = {
-    name: (EVOLMM_COMPONENT_ROLES[name], component)
-    for name, component in (
-        ("entropy", Component("entropy_reward", None, proposer_reward)),
-        ("continuous", Component("continuous_reward", None, continuous_solver_reward)),
-        ("majority", Component("majority_reward", None, majority_solver_reward)),
-    )
+    "entropy": ("proposer", Component("entropy_reward", None, proposer_reward)),
+    "continuous": ("solver", Component("continuous_reward", None, continuous_solver_reward)),
+    "majority": ("solver", Component("majority_reward", None, majority_solver_reward)),
 }
 
 # rewards.evolmm.solver_reward -> the Solver's reward over its table.
