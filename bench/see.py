@@ -1,15 +1,16 @@
 """Can the embedded tiny model learn to see? Accuracy per simple-picture kind against warm-up steps.
 
 Builds the embedded base at a size (``tiny.*`` keys as JSON), runs the real warm-up
-(:func:`evovlm.warmup.warmup_model`, TRL SFT) on simple-picture items only (``warmup.see``; no
-format items unless ``--format-items``), saves the model at each step in ``--steps`` (one run of
-``max(--steps)`` steps: the later points share its learning-rate schedule), and asks each saved
-model the held-out items of ``eval.see_items`` (another seed) through the real evaluation
+(:func:`evovlm.warmup.warmup_model`, TRL SFT): the format phase as the default has it, then the
+picture phase (``warmup.see``: distinct simple pictures, each seen once, loss on the answer),
+saves the model at each step in ``--steps`` of the picture phase (0: the formats only; one run
+of ``max(--steps)`` steps: the later points share its learning-rate schedule), and asks each
+saved model the held-out items of ``eval.see_items`` (another seed) through the real evaluation
 (:func:`evovlm.evaluate.evaluate`, greedy, the Solver prompt, the last ``\\boxed{}``). Prints
 a table of accuracy per kind beside each kind's chance level and writes it as JSON.
 
     nice -n 15 python bench/see.py                                     # default size, 112 px
-    nice -n 15 python bench/see.py --tiny '{"vision_depth": 4}' --steps 500,1000,2000,3000
+    nice -n 15 python bench/see.py --tiny '{"vision_depth": 4}' --steps 0,1000,2000
     nice -n 15 python bench/see.py --tiny '{"max_pixels": 50176}'      # the default 224 px
 """
 
@@ -30,6 +31,11 @@ def _saver(steps: set[int], folder: Path, processor):
 
     class SaveAt(TrainerCallback):
         """Save the policy at the chosen steps (a plain HF folder, as the warm-up saves)."""
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if 0 in steps:  # the model after the format phase only
+                model.save_pretrained(folder / "step_0")
+                processor.save_pretrained(folder / "step_0")
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             if state.global_step in steps:
@@ -53,17 +59,19 @@ def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="see-bench-"))
     base = tiny.build_tiny_model(work / "base", spec)
     n_params = sum(p.numel() for p in warmup_load(base).parameters())
+    # The format phase as the default warm-up has it (the schema's rate, batch and schedule), then
+    # the picture phase: exactly max(--steps) steps of --batch-size distinct pictures.
     cfg = warmup.WarmupConfig.from_dict(
         {
             "items": args.format_items,
-            "epochs": 1.0,
-            "batch_size": args.batch_size,
-            "learning_rate": args.lr,
-            "lr_scheduler_type": args.schedule,
+            "epochs": args.format_epochs,
             "seed": args.seed,
             "see": {
-                "items": max(1, steps[-1] * args.batch_size - args.format_items * 4),
+                "items": steps[-1] * args.batch_size,
                 "kinds": [k for k in args.kinds.split(",") if k],
+                "learning_rate": args.lr,
+                "batch_size": args.batch_size,
+                "answer_only": not args.whole_reply,
             },
         }
     )
@@ -76,7 +84,8 @@ def run(args) -> dict:
     rows = []
     for step in steps:
         row = evaluate_saved(saves / f"step_{step}", args.eval_per_kind, args.eval_seed)
-        row = {"step": step, "train_s": round(train_s * step / summary["steps"], 1), **row}
+        see_s = summary["see"]["seconds"] * step / summary["see"]["steps"]
+        row = {"step": step, "train_s": round(see_s, 1), **row}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return {
@@ -84,7 +93,9 @@ def run(args) -> dict:
         "params": n_params,
         "warmup": {k: v for k, v in summary.items() if k != "config"},
         "lr": args.lr,
-        "schedule": args.schedule,
+        "schedule": "cosine",
+        "format_s": summary["seconds"],
+        "total_s": round(train_s, 1),
         "batch_size": args.batch_size,
         "eval_per_kind": args.eval_per_kind,
         "chance": {k: round(v, 3) for k, v in synth.SEE_CHANCE.items()},
@@ -147,12 +158,17 @@ def table(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", default="{}", help="JSON tiny.* overrides (max_pixels 12544)")
-    parser.add_argument("--steps", default="500,1000,2000,3000", help="steps to evaluate at")
+    parser.add_argument(
+        "--steps", default="0,250,500,1000,1500", help="steps to evaluate at (0: formats only)"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--schedule", default="cosine", choices=["cosine", "linear", "constant"])
-    parser.add_argument("--format-items", type=int, default=0, help="warmup.items beside them")
+    parser.add_argument("--format-items", type=int, default=192, help="warmup.items (format phase)")
+    parser.add_argument("--format-epochs", type=float, default=8.0, help="warmup.epochs")
     parser.add_argument("--kinds", default="", help="train on these see kinds only (a,b)")
+    parser.add_argument(
+        "--whole-reply", action="store_true", help="loss on the whole reply (answer_only false)"
+    )
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")
     parser.add_argument("--seed", type=int, default=0, help="warmup.seed (training items)")

@@ -144,10 +144,10 @@ def toy():
 
 
 def test_a_plugin_brings_its_warmup_examples_and_its_solvers_format(toy):
-    from evovlm.warmup import WarmupConfig, warmup_examples
+    from evovlm.warmup import WarmupConfig, see_examples, warmup_examples
 
     cfg = WarmupConfig.from_dict({"items": 3, "epochs": 1.0, "see": {"items": 2}})
-    examples = warmup_examples(cfg, toy)
+    examples = warmup_examples(cfg, toy) + see_examples(cfg, toy)
     assert [e["role"] for e in examples] == ["toy_speaker"] * 3 + ["toy_solver"] * 2
     for example in examples[3:]:
         text = example["completion"][0]["content"][0]["text"]

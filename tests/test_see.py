@@ -203,6 +203,29 @@ def test_warmup_examples_speak_the_role_format(role):
         assert len(ex["images"]) == 1
 
 
+@pytest.mark.parametrize("answer_only", [True, False])
+def test_answer_only_moves_the_fixed_reply_into_the_prompt(tiny_model_dir, answer_only):
+    """A picture's completion is its answer and the reply's end; a format example's completion
+    stays the whole reply; prompt + completion is always the whole templated conversation."""
+    from evovlm import methods
+    from evovlm.modeling import load_processor
+    from evovlm.warmup import as_text, build_examples, build_see_examples
+
+    processor = load_processor(tiny_model_dir)
+    see = build_see_examples(5, seed=0, solver=methods.get("mmzero").solver)
+    fmt = build_examples(1, seed=0, roles=("solver",))
+    for ex, text in zip(see + fmt, as_text(see + fmt, processor, answer_only), strict=True):
+        full = processor.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=False)
+        assert text["prompt"] + text["completion"] == full
+        assert text["prompt"].count("<|image_pad|>") == len(ex["images"]) == 1
+        reply = ex["completion"][0]["content"][0]["text"]
+        if answer_only and "answer" in ex:
+            assert text["completion"].startswith(ex["answer"] + "}")
+            assert reply.split(ex["answer"])[0] in text["prompt"]
+        else:
+            assert text["completion"].startswith(reply)
+
+
 def test_warmup_config_see_is_off_by_default_and_checked():
     from evovlm.config import ConfigError
     from evovlm.experiment import validate_config
@@ -211,7 +234,13 @@ def test_warmup_config_see_is_off_by_default_and_checked():
     cfg = WarmupConfig()
     assert cfg.see == {} and cfg.lr_scheduler_type == "linear"
     full = validate_config({"warmup": {"see": {"items": 3}}})
-    assert full["warmup"]["see"] == {"items": 3, "kinds": []}
+    assert full["warmup"]["see"] == {
+        "items": 3,
+        "kinds": [],
+        "learning_rate": 1e-3,
+        "batch_size": 16,
+        "answer_only": True,
+    }
     assert full["eval"]["see_items"] == 0
     with pytest.raises(ConfigError, match="warmup.see.kinds"):
         validate_config({"warmup": {"see": {"kinds": ["texture"]}}})
@@ -236,10 +265,11 @@ def test_config_overlay_is_valid_and_lists_the_see_topics():
     assert config["warmup"]["items"] == 192  # the format items stay
 
 
-def test_real_warmup_mixes_simple_pictures(tiny_model_dir, tmp_path):
-    """A short real warm-up (TRL SFT) with format items and simple pictures, one pass."""
+def test_real_warmup_teaches_simple_pictures_after_the_formats(tiny_model_dir, tmp_path):
+    """A short real warm-up (TRL SFT): the format phase, then the picture phase, one pass."""
     import json
 
+    from evovlm import methods
     from evovlm.modeling import load_model
     from evovlm.warmup import WarmupConfig, warmup_model
 
@@ -250,15 +280,17 @@ def test_real_warmup_mixes_simple_pictures(tiny_model_dir, tmp_path):
             "batch_size": 4,
             "learning_rate": 1e-3,
             "lr_scheduler_type": "cosine",
-            "see": {"items": 10, "kinds": ["colour", "count"]},
+            "see": {"items": 10, "kinds": ["colour", "count"], "batch_size": 4},
         }
     )
     summary = warmup_model(tiny_model_dir, tmp_path / "warm", cfg)
-    # 4 format examples x 2 epochs + 10 pictures once = 18 examples, batch 4: 5 steps.
-    assert summary["see_examples_per_kind"]["colour"] == 5
-    assert summary["see_examples_per_kind"]["count"] == 5
-    assert summary["examples"] == 18 - summary["examples_dropped_too_long"]
-    assert summary["steps"] == -(-summary["examples"] // 4)
+    # 4 format examples, 2 epochs of batch 4: 2 steps; then 10 pictures once, batch 4: 3 steps.
+    assert summary["steps"] == 2 * -(-summary["examples"] // 4)
+    assert "solver" in summary["examples_per_role"]
+    assert set(summary["examples_per_role"]) <= set(methods.get("mmzero").warmup_roles)
+    see = summary["see"]
+    assert see["examples_per_kind"] == {"colour": 5, "count": 5}
+    assert see["examples_per_role"] == {"solver": 10} and see["steps"] == 3
     saved = json.loads((tmp_path / "warm" / "evovlm_warmup.json").read_text())
-    assert saved["config"]["see"]["items"] == 10
+    assert saved["config"]["see"]["items"] == 10 and saved["see"]["steps"] == 3
     assert load_model(tmp_path / "warm", dtype="float32", device="cpu") is not None

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from evovlm import methods, prompts, synth
-from evovlm.config import schema_dataclass, section_from_dict
+from evovlm.config import schema_dataclass, section_defaults, section_from_dict
 from evovlm.methods import Method, SolverFormat
 
 
@@ -34,6 +34,10 @@ class WarmupConfig:
     @classmethod
     def from_dict(cls, d: dict | None) -> WarmupConfig:
         return section_from_dict(cls, d, "warmup")
+
+    def see_option(self, key: str) -> Any:
+        """``warmup.see.<key>``, the schema's default where the section leaves it out."""
+        return self.see.get(key, section_defaults("warmup.see")[key])
 
 
 REASONING = {
@@ -154,6 +158,7 @@ def build_see_examples(
             {
                 "role": solver.template,
                 "kind": item.kind,
+                "answer": item.answer,
                 "prompt": _user(solver.template, question=item.question),
                 "completion": _assistant(solver.write(REASONING["easy"], item.answer)),
                 "images": [_png_ref(rendered.png)],
@@ -175,30 +180,41 @@ def _png_ref(image) -> dict[str, Any]:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-def _repeat(examples: list[dict], epochs: float, seed: int) -> list[dict]:
-    """``examples`` repeated ``epochs`` times (a fraction: a seeded sample of the rest)."""
-    whole = int(epochs)
-    rest = random.Random(seed).sample(examples, round((epochs - whole) * len(examples)))
-    return examples * whole + rest
-
-
 def warmup_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
-    """The method's format examples (its ``warmup_roles``, then its own ``warmup_examples``) and,
-    with ``warmup.see``, its Solver's simple pictures."""
+    """The method's format examples: its ``warmup_roles``, then its own ``warmup_examples``."""
     examples = build_examples(cfg.items, cfg.seed, method.warmup_roles)
     if method.warmup_examples is not None:
         examples += method.warmup_examples(cfg.items, cfg.seed)
-    see_items = int(cfg.see.get("items", 0))
-    if see_items:
-        if method.solver is None:
-            raise ValueError(f"warmup.see.items: method {method.name!r} has no Solver to teach")
-        # Many distinct pictures, each seen once, beside the format examples repeated
-        # ``epochs`` times, all in one shuffled pass.
-        see = build_see_examples(
-            see_items, cfg.seed, method.solver, tuple(cfg.see.get("kinds") or ())
-        )
-        examples = _repeat(examples, cfg.epochs, cfg.seed) + see
     return examples
+
+
+def see_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
+    """``warmup.see``'s simple pictures as examples of the method's Solver."""
+    if method.solver is None:
+        raise ValueError(f"warmup.see.items: method {method.name!r} has no Solver to teach")
+    kinds = tuple(cfg.see_option("kinds"))
+    return build_see_examples(int(cfg.see_option("items")), cfg.seed, method.solver, kinds)
+
+
+def as_text(examples: list[dict], processor, answer_only: bool) -> list[dict]:
+    """The examples as plain-text prompt/completion pairs, the chat template applied as TRL
+    applies it (the prompt with the generation prompt; the completion the rest). With
+    ``answer_only``, a simple picture's reply up to its answer (the fixed format) joins the
+    prompt, so that its loss is on the answer's tokens (and the end of the reply) only."""
+    out = []
+    for ex in examples:
+        prompt = processor.apply_chat_template(
+            ex["prompt"], tokenize=False, add_generation_prompt=True
+        )
+        full = processor.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=False)
+        if not full.startswith(prompt):
+            raise ValueError(f"{ex['role']}: the chat template does not extend the prompt")
+        cut = len(prompt)
+        if answer_only and ex.get("answer"):
+            reply = ex["completion"][0]["content"][0]["text"]
+            cut = full.rindex(reply) + reply.rindex(ex["answer"])
+        out.append({**ex, "prompt": full[:cut], "completion": full[cut:]})
+    return out
 
 
 def drop_too_long(examples: list[dict], processor, max_length: int) -> tuple[list[dict], int]:
@@ -236,15 +252,17 @@ def _dataset(examples: list[dict], see: bool):
 
 
 def _sft_config(cfg: WarmupConfig, output_dir: Path, see: bool):
+    """The format phase's trainer arguments, or with ``see`` the picture phase's: one pass over
+    distinct pictures at ``warmup.see``'s rate and batch, cosine decay."""
     import torch
     from trl import SFTConfig
 
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=1 if see else cfg.epochs,
-        per_device_train_batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
+        per_device_train_batch_size=cfg.see_option("batch_size") if see else cfg.batch_size,
+        learning_rate=cfg.see_option("learning_rate") if see else cfg.learning_rate,
+        lr_scheduler_type="cosine" if see else cfg.lr_scheduler_type,
         warmup_steps=0,
         max_length=cfg.max_length + 64,
         logging_steps=10,
@@ -261,21 +279,15 @@ def _sft_config(cfg: WarmupConfig, output_dir: Path, see: bool):
     )
 
 
-def _summary(cfg, examples, dropped, result, trainer, seconds: float, see: bool) -> dict:
+def _summary(examples, dropped, result, trainer, seconds: float) -> dict:
     roles: dict[str, int] = {}
     for ex in examples:
         roles[ex["role"]] = roles.get(ex["role"], 0) + 1
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {
-        "config": dataclasses.asdict(cfg),
         "examples": len(examples),
         "examples_dropped_too_long": dropped,
         "examples_per_role": roles,
-        "see_examples_per_kind": {
-            kind: sum(ex.get("kind") == kind for ex in examples) for kind in synth.SEE_KINDS
-        }
-        if see
-        else {},
         "steps": int(result.global_step),
         "first_loss": losses[0] if losses else None,
         "final_loss": losses[-1] if losses else None,
@@ -300,34 +312,14 @@ def _save(model, processor, base: Path, tmp: Path, out: Path, summary: dict) -> 
     tmp.rename(out)
 
 
-def warmup_model(
-    base: str | Path,
-    out: str | Path,
-    cfg: WarmupConfig,
-    method: str = "mmzero",
-    callbacks: list | None = None,
-) -> dict[str, Any]:
-    """SFT ``base`` on ``method``'s format examples (and ``warmup.see``'s simple pictures) and
-    save a plain HF folder at ``out`` (atomic). ``callbacks``: transformers ``TrainerCallback``s."""
-    import torch
+def _train(model, processor, cfg: WarmupConfig, examples, tmp: Path, see: bool, callbacks):
+    """One SFT phase over ``examples``; its summary."""
     from trl import SFTTrainer
 
-    from evovlm.modeling import load_model, load_processor
-
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    processor = load_processor(base)
-    model = load_model(
-        base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None
-    )
-    model.train()
-    see = bool(int(cfg.see.get("items", 0)))
-    examples, dropped = drop_too_long(
-        warmup_examples(cfg, methods.get(method)), processor, cfg.max_length
-    )
+    examples, dropped = drop_too_long(examples, processor, cfg.max_length)
+    if see:
+        examples = as_text(examples, processor, bool(cfg.see_option("answer_only")))
     trainer = SFTTrainer(
         model=model,
         args=_sft_config(cfg, tmp / "_trainer", see),
@@ -337,6 +329,46 @@ def warmup_model(
     )
     result = trainer.train()
     shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-    summary = _summary(cfg, examples, dropped, result, trainer, time.perf_counter() - start, see)
+    summary = _summary(examples, dropped, result, trainer, time.perf_counter() - start)
+    if see:
+        kinds = [ex["kind"] for ex in examples]
+        summary["examples_per_kind"] = {k: kinds.count(k) for k in synth.SEE_KINDS if k in kinds}
+    return summary
+
+
+def warmup_model(
+    base: str | Path,
+    out: str | Path,
+    cfg: WarmupConfig,
+    method: str = "mmzero",
+    callbacks: list | None = None,
+) -> dict[str, Any]:
+    """SFT ``base`` on ``method``'s format examples, then (with ``warmup.see``) on its Solver's
+    simple pictures, and save a plain HF folder at ``out`` (atomic). ``callbacks``: transformers
+    ``TrainerCallback``s of the last phase.
+
+    Two phases, not one mixed pass: the trainer averages the loss over a batch's tokens, so a
+    batch holding one 500-token program gave its pictures' one-word answers about 1% of the
+    gradient (and the whole reply's fixed text drowned the answer's few tokens again)."""
+    import torch
+
+    from evovlm.modeling import load_model, load_processor
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    torch.manual_seed(cfg.seed)
+    processor = load_processor(base)
+    model = load_model(
+        base, dtype="float32", device="cpu" if not torch.cuda.is_available() else None
+    )
+    model.train()
+    m = methods.get(method)
+    see = bool(int(cfg.see_option("items")))
+    fmt = warmup_examples(cfg, m)
+    summary = _train(model, processor, cfg, fmt, tmp, False, None if see else callbacks)
+    summary = {"config": dataclasses.asdict(cfg), **summary}
+    if see:
+        summary["see"] = _train(model, processor, cfg, see_examples(cfg, m), tmp, True, callbacks)
     _save(model, processor, Path(base), tmp, out, summary)
     return summary
