@@ -71,7 +71,7 @@ def run(args) -> dict:
                 "kinds": [k for k in args.kinds.split(",") if k],
                 "learning_rate": args.lr,
                 "batch_size": args.batch_size,
-                "answer_only": not args.whole_reply,
+                "whole_reply": args.whole_reply,
             },
         }
     )
@@ -167,7 +167,7 @@ def main() -> int:
     parser.add_argument("--format-epochs", type=float, default=8.0, help="warmup.epochs")
     parser.add_argument("--kinds", default="", help="train on these see kinds only (a,b)")
     parser.add_argument(
-        "--whole-reply", action="store_true", help="loss on the whole reply (answer_only false)"
+        "--whole-reply", type=float, default=0.25, help="warmup.see.whole_reply (0 to 1)"
     )
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")

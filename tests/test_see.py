@@ -203,27 +203,34 @@ def test_warmup_examples_speak_the_role_format(role):
         assert len(ex["images"]) == 1
 
 
-@pytest.mark.parametrize("answer_only", [True, False])
-def test_answer_only_moves_the_fixed_reply_into_the_prompt(tiny_model_dir, answer_only):
-    """A picture's completion is its answer and the reply's end; a format example's completion
-    stays the whole reply; prompt + completion is always the whole templated conversation."""
+@pytest.mark.parametrize("whole_reply", [0.0, 0.5, 1.0])
+def test_pictures_put_their_fixed_reply_in_the_prompt(tiny_model_dir, whole_reply):
+    """A picture's completion is its answer and the reply's end, but for the share
+    ``whole_reply``; a format example's completion stays the whole reply; prompt + completion
+    is always the whole templated conversation."""
     from evovlm import methods
     from evovlm.modeling import load_processor
     from evovlm.warmup import as_text, build_examples, build_see_examples
 
     processor = load_processor(tiny_model_dir)
-    see = build_see_examples(5, seed=0, solver=methods.get("mmzero").solver)
+    see = build_see_examples(40, seed=0, solver=methods.get("mmzero").solver)
     fmt = build_examples(1, seed=0, roles=("solver",))
-    for ex, text in zip(see + fmt, as_text(see + fmt, processor, answer_only), strict=True):
+    texts = as_text(see + fmt, processor, whole_reply, seed=0)
+    whole = 0
+    for ex, text in zip(see + fmt, texts, strict=True):
         full = processor.apply_chat_template(ex["prompt"] + ex["completion"], tokenize=False)
         assert text["prompt"] + text["completion"] == full
         assert text["prompt"].count("<|image_pad|>") == len(ex["images"]) == 1
         reply = ex["completion"][0]["content"][0]["text"]
-        if answer_only and "answer" in ex:
-            assert text["completion"].startswith(ex["answer"] + "}")
-            assert reply.split(ex["answer"])[0] in text["prompt"]
+        if text["completion"].startswith(reply):
+            whole += "answer" in ex
         else:
-            assert text["completion"].startswith(reply)
+            assert "answer" in ex and text["completion"].startswith(ex["answer"] + "}")
+            assert reply.split(ex["answer"])[0] in text["prompt"]
+    if whole_reply in (0.0, 1.0):
+        assert whole == 40 * whole_reply
+    else:
+        assert 10 <= whole <= 30
 
 
 def test_warmup_config_see_is_off_by_default_and_checked():
@@ -239,7 +246,7 @@ def test_warmup_config_see_is_off_by_default_and_checked():
         "kinds": [],
         "learning_rate": 1e-3,
         "batch_size": 16,
-        "answer_only": True,
+        "whole_reply": 0.25,
     }
     assert full["eval"]["see_items"] == 0
     with pytest.raises(ConfigError, match="warmup.see.kinds"):

@@ -196,11 +196,14 @@ def see_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
     return build_see_examples(int(cfg.see_option("items")), cfg.seed, method.solver, kinds)
 
 
-def as_text(examples: list[dict], processor, answer_only: bool) -> list[dict]:
+def as_text(examples: list[dict], processor, whole_reply: float, seed: int) -> list[dict]:
     """The examples as plain-text prompt/completion pairs, the chat template applied as TRL
-    applies it (the prompt with the generation prompt; the completion the rest). With
-    ``answer_only``, a simple picture's reply up to its answer (the fixed format) joins the
-    prompt, so that its loss is on the answer's tokens (and the end of the reply) only."""
+    applies it (the prompt with the generation prompt; the completion the rest). A simple
+    picture's loss is on its answer's tokens (and the reply's end) only: its reply up to the
+    answer joins the prompt. A seeded share ``whole_reply`` of them keeps the whole reply, so
+    that the phase also keeps the Solver writing its format, which an answer-only example never
+    trains."""
+    rng = random.Random(seed)
     out = []
     for ex in examples:
         prompt = processor.apply_chat_template(
@@ -210,7 +213,7 @@ def as_text(examples: list[dict], processor, answer_only: bool) -> list[dict]:
         if not full.startswith(prompt):
             raise ValueError(f"{ex['role']}: the chat template does not extend the prompt")
         cut = len(prompt)
-        if answer_only and ex.get("answer"):
+        if ex.get("answer") and rng.random() >= whole_reply:
             reply = ex["completion"][0]["content"][0]["text"]
             cut = full.rindex(reply) + reply.rindex(ex["answer"])
         out.append({**ex, "prompt": full[:cut], "completion": full[cut:]})
@@ -319,7 +322,7 @@ def _train(model, processor, cfg: WarmupConfig, examples, tmp: Path, see: bool, 
     start = time.perf_counter()
     examples, dropped = drop_too_long(examples, processor, cfg.max_length)
     if see:
-        examples = as_text(examples, processor, bool(cfg.see_option("answer_only")))
+        examples = as_text(examples, processor, cfg.see_option("whole_reply"), cfg.seed)
     trainer = SFTTrainer(
         model=model,
         args=_sft_config(cfg, tmp / "_trainer", see),
