@@ -656,3 +656,25 @@ def test_landing_page_holds_eval_rates_with_se_labels_collapse_and_config():
     evolmm = report.overview_html({"method": "evolmm"}, {1: evolmm_metrics(1)})
     assert "Pseudo-label accuracy and the collapse warning: not computed" in evolmm
     assert "Evaluation is off" in evolmm
+
+
+def test_pseudolabels_check_the_simple_pictures_too():
+    """With ``eval.see_items`` the check labels the simple pictures beside the built-in items;
+    a picture has one question, so the mid-band filter (an easy and a hard one) never keeps it."""
+    from test_evaluate import RecordedEngine
+
+    from evovlm.evaluate import EvalConfig, build_benchmark
+
+    bench = build_benchmark(EvalConfig(builtin_items=1, see_items=1, seed=5))
+    replies = {
+        q: f"<think>t</think>\n\\boxed{{{a}}}"
+        for q, a in bench.select("question", "answer").iter_rows()
+    }
+    samples = pseudolabel.sample_labels(
+        RecordedEngine(replies), bench, round_=1, m=1, sampling={}, seed=0
+    )
+    assert set(samples["item_id"]) == set(bench["item_id"])
+    labels = pseudolabel.label_table(samples)
+    pictures = labels.filter(pl.col("item_id").str.starts_with("see-"))
+    assert pictures.height == 5 and pictures["correct"].all()
+    assert not pictures["in_band"].any()

@@ -963,6 +963,8 @@ def write_demo_images(folder: str | Path, count: int, seed: int) -> int:
 # evaluation can say how far above guessing a policy reads each kind.
 
 SEE_KINDS: tuple[str, ...] = ("shape", "colour", "count", "compare", "bar_value")
+# the benchmark name of the simple-picture items (``eval.see_items``)
+SEE_BENCHMARK = "see"
 SEE_SIZE = 224  # square canvas: the warm-up's and the evaluation's renders keep its aspect
 SEE_COLOURS: dict[str, str] = {
     "red": "#d62728",
@@ -1281,7 +1283,7 @@ def see_benchmark_rows(n_per_kind: int, seed: int, render_cfg=None) -> list[dict
             raise RuntimeError(f"{item.item_id}: simple picture failed to render: {rendered.error}")
         rows.append(
             {
-                "benchmark": "see",
+                "benchmark": SEE_BENCHMARK,
                 "item_id": item.item_id,
                 "question": item.question,
                 "answer": item.answer,

@@ -3,7 +3,8 @@
 MM-Zero (and EvoLMM) label an image's questions by majority vote over the Solver's m samples;
 the share of the largest answer cluster is the agreement, and the mid-band filter keeps images
 whose easy agreement is high and hard agreement is middling. The Solver then trains on those labels.
-Nothing in the loop checks them. Here the same procedure runs on the procedural benchmark items,
+Nothing in the loop checks them. Here the same procedure runs on the procedural benchmark items
+(and the simple pictures of ``eval.see_items``, one question an image, never in the mid band),
 whose answers are exact: each round's sampling Solver answers every item m times, the majority
 label is graded against the reference, overall, per agreement band, and among the labels the
 mid-band filter keeps and drops. The result shows whether the filter keeps good labels or feeds
@@ -16,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from evovlm import parse, prompts
+from evovlm import parse, prompts, synth
 from evovlm.engines import Request
 from evovlm.evaluate import BUILTIN
 from evovlm.grade import agreement, grade
@@ -52,8 +53,10 @@ def sample_labels(
     sampling: dict[str, Any],
     seed: int,
 ) -> pl.DataFrame:
-    """m Solver answers per procedural benchmark question, exactly as ``sample_answers`` asks."""
-    items = benchmark.filter(pl.col("benchmark") == BUILTIN).sort("item_id").to_dicts()
+    """m Solver answers per procedural benchmark question (and simple picture), exactly as
+    ``sample_answers`` asks."""
+    checked = pl.col("benchmark").is_in([BUILTIN, synth.SEE_BENCHMARK])
+    items = benchmark.filter(checked).sort("item_id").to_dicts()
     requests = [
         Request(
             messages=prompts.render_messages("solver", question=row["question"]),
