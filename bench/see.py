@@ -6,8 +6,9 @@ picture phase (``warmup.see``: distinct simple pictures, each seen once, loss on
 saves the model at each step in ``--steps`` of the picture phase (0: the formats only; one run
 of ``max(--steps)`` steps: the later points share its learning-rate schedule), and asks each
 saved model the held-out items of ``eval.see_items`` (another seed) through the real evaluation
-(:func:`evovlm.evaluate.evaluate`, greedy, the Solver prompt, the last ``\\boxed{}``). Prints
-a table of accuracy per kind beside each kind's chance level and writes it as JSON.
+(:func:`evovlm.evaluate.evaluate`, greedy, the Solver prompt, the last ``\\boxed{}``), and
+whether its Proposer still writes proposals (self-play needs both). Prints a table of accuracy
+per kind beside each kind's chance level and writes it as JSON.
 
     nice -n 15 python bench/see.py                                     # default size, 112 px
     nice -n 15 python bench/see.py --tiny '{"vision_depth": 4}' --steps 0,1000,2000
@@ -127,7 +128,23 @@ def evaluate_saved(model: Path, per_kind: int, seed: int) -> dict:
     }
     for kind in synth.SEE_KINDS:
         row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
+    row["proposals_parsed"] = proposals_parsed(engine)
     return row
+
+
+def proposals_parsed(engine, per_topic: int = 8) -> str:
+    """Does the Proposer still write proposals? ``per_topic`` samples (temperature 0.8, 512
+    tokens) for each of the simple-picture seed topics, parsed as the proposals stage parses."""
+    from evovlm import parse, prompts, synth
+    from evovlm.engines.base import Request, SamplingParams
+
+    sampling = SamplingParams(n=per_topic, temperature=0.8, max_tokens=512)
+    requests = [
+        Request(prompts.render_messages("proposer", topic=topic), sampling=sampling, seed=i)
+        for i, topic in enumerate(synth.SEE_TOPICS)
+    ]
+    texts = [s.text for out in engine.generate(requests) for s in out.samples]
+    return f"{sum(parse.parse_proposal(t).ok for t in texts)}/{len(texts)}"
 
 
 def warmup_load(path):
@@ -139,7 +156,7 @@ def warmup_load(path):
 def table(result: dict) -> str:
     from evovlm import synth
 
-    head = ["step", "train s", *synth.SEE_KINDS, "all", "boxed"]
+    head = ["step", "train s", *synth.SEE_KINDS, "all", "boxed", "proposals parsed"]
     chance = result["chance"]
     lines = [
         f"tiny {json.dumps(result['tiny'])}: {result['params'] / 1e6:.2f}M params, "
@@ -147,11 +164,12 @@ def table(result: dict) -> str:
         f"{result['eval_per_kind']} held-out items per kind",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
-        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " | | |",
+        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " | | | |",
     ]
     for row in result["rows"]:
         cells = [row["step"], row["train_s"], *(row[k] for k in synth.SEE_KINDS)]
-        lines.append("| " + " | ".join(str(c) for c in [*cells, row["all"], row["boxed"]]) + " |")
+        cells += [row["all"], row["boxed"], row["proposals_parsed"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 

@@ -246,6 +246,7 @@ def test_warmup_config_see_is_off_by_default_and_checked():
         "kinds": [],
         "learning_rate": 1e-3,
         "batch_size": 16,
+        "replay": 1.0,
         "whole_reply": 0.25,
     }
     assert full["eval"]["see_items"] == 0
@@ -268,12 +269,13 @@ def test_config_overlay_is_valid_and_lists_the_see_topics():
     update_config(config, overlay)
     config = validate_config(config)
     assert config["mmzero"]["seed_topics"] == list(synth.SEE_TOPICS)
-    assert config["warmup"]["see"]["items"] > 0 and config["eval"]["see_items"] >= 80
+    assert config["eval"]["see_items"] >= 80
     assert config["warmup"]["items"] == 192  # the format items stay
 
 
 def test_real_warmup_teaches_simple_pictures_after_the_formats(tiny_model_dir, tmp_path):
-    """A short real warm-up (TRL SFT): the format phase, then the picture phase, one pass."""
+    """A short real warm-up (TRL SFT): the format phase, then the picture phase with the
+    format examples replayed, one pass."""
     import json
 
     from evovlm import methods
@@ -291,13 +293,39 @@ def test_real_warmup_teaches_simple_pictures_after_the_formats(tiny_model_dir, t
         }
     )
     summary = warmup_model(tiny_model_dir, tmp_path / "warm", cfg)
-    # 4 format examples, 2 epochs of batch 4: 2 steps; then 10 pictures once, batch 4: 3 steps.
-    assert summary["steps"] == 2 * -(-summary["examples"] // 4)
+    # The format examples, 2 epochs of batch 4; then 10 pictures and the format examples again
+    # (warmup.see.replay 1.0), one pass of batch 4.
+    n_format = summary["examples"]
+    assert summary["steps"] == 2 * -(-n_format // 4)
     assert "solver" in summary["examples_per_role"]
     assert set(summary["examples_per_role"]) <= set(methods.get("mmzero").warmup_roles)
     see = summary["see"]
     assert see["examples_per_kind"] == {"colour": 5, "count": 5}
-    assert see["examples_per_role"] == {"solver": 10} and see["steps"] == 3
+    assert see["examples"] == 10 + n_format and see["steps"] == -(-(10 + n_format) // 4)
+    assert see["examples_per_role"]["solver"] == 10 + summary["examples_per_role"]["solver"]
     saved = json.loads((tmp_path / "warm" / "evovlm_warmup.json").read_text())
-    assert saved["config"]["see"]["items"] == 10 and saved["see"]["steps"] == 3
+    assert saved["config"]["see"]["items"] == 10 and saved["see"] == see
     assert load_model(tmp_path / "warm", dtype="float32", device="cpu") is not None
+
+
+def test_per_example_loss_weighs_each_example_the_same():
+    """A one-token answer and a long reply count the same: the mean of the two examples' own
+    means, not the mean over their tokens."""
+    from types import SimpleNamespace
+
+    import torch
+    import torch.nn.functional as F
+
+    from evovlm.warmup import per_example_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 5)
+    labels = torch.tensor([[-100, -100, -100, -100, -100, 3], [-100, 1, 2, 3, 4, 0]])
+    loss = per_example_loss(SimpleNamespace(logits=logits), labels)
+    tokens = F.cross_entropy(logits[:, :-1].transpose(1, 2), labels[:, 1:], reduction="none")
+    short, long_ = tokens[0, 4], tokens[1, :].mean()
+    assert torch.isclose(loss, (short + long_) / 2)
+    assert not torch.isclose(loss, (tokens[0, 4] + tokens[1].sum()) / 6)
+    # an example with no trainable token is left out, not counted as zero
+    labels[0] = -100
+    assert torch.isclose(per_example_loss(SimpleNamespace(logits=logits), labels), long_)

@@ -180,6 +180,13 @@ def _png_ref(image) -> dict[str, Any]:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
+def _repeat(examples: list[dict], passes: float, seed: int) -> list[dict]:
+    """``examples`` repeated ``passes`` times (a fraction: a seeded sample of the rest)."""
+    whole = int(passes)
+    rest = random.Random(seed).sample(examples, round((passes - whole) * len(examples)))
+    return examples * whole + rest
+
+
 def warmup_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
     """The method's format examples: its ``warmup_roles``, then its own ``warmup_examples``."""
     examples = build_examples(cfg.items, cfg.seed, method.warmup_roles)
@@ -315,8 +322,22 @@ def _save(model, processor, base: Path, tmp: Path, out: Path, summary: dict) -> 
     tmp.rename(out)
 
 
+def per_example_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy averaged over each example's own completion tokens, then over the batch's
+    examples: a one-word answer weighs as much as a 500-token program (the trainer's default,
+    a mean over the batch's tokens, gives it about 1%)."""
+    import torch.nn.functional as F
+
+    logits, target = outputs.logits[:, :-1].float(), labels[:, 1:]
+    tokens = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
+    mask = target != -100
+    per_example = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1)
+    return per_example[mask.any(1)].mean()
+
+
 def _train(model, processor, cfg: WarmupConfig, examples, tmp: Path, see: bool, callbacks):
-    """One SFT phase over ``examples``; its summary."""
+    """One SFT phase over ``examples``; its summary. The picture phase weighs every example
+    the same (:func:`per_example_loss`)."""
     from trl import SFTTrainer
 
     start = time.perf_counter()
@@ -329,12 +350,13 @@ def _train(model, processor, cfg: WarmupConfig, examples, tmp: Path, see: bool, 
         train_dataset=_dataset(examples, see),
         processing_class=processor,
         callbacks=callbacks,
+        compute_loss_func=per_example_loss if see else None,
     )
     result = trainer.train()
     shutil.rmtree(tmp / "_trainer", ignore_errors=True)
     summary = _summary(examples, dropped, result, trainer, time.perf_counter() - start)
     if see:
-        kinds = [ex["kind"] for ex in examples]
+        kinds = [ex.get("kind") for ex in examples]
         summary["examples_per_kind"] = {k: kinds.count(k) for k in synth.SEE_KINDS if k in kinds}
     return summary
 
@@ -372,6 +394,10 @@ def warmup_model(
     summary = _train(model, processor, cfg, fmt, tmp, False, None if see else callbacks)
     summary = {"config": dataclasses.asdict(cfg), **summary}
     if see:
-        summary["see"] = _train(model, processor, cfg, see_examples(cfg, m), tmp, True, callbacks)
+        # The format examples again beside the pictures, ``warmup.see.replay`` passes of them,
+        # so that the roles without pictures keep their formats.
+        replay = _repeat(fmt, float(cfg.see_option("replay")), cfg.seed)
+        pictures = see_examples(cfg, m) + replay
+        summary["see"] = _train(model, processor, cfg, pictures, tmp, True, callbacks)
     _save(model, processor, Path(base), tmp, out, summary)
     return summary
