@@ -461,7 +461,8 @@ def test_toy_plugin_method_end_to_end(run, tmp_path):
     # warm-up on the toy's own examples (and its Solver's simple pictures), from the base
     warm = json.loads((workdir / "resources/tiny-warm/evovlm_warmup.json").read_text())
     assert set(warm["examples_per_role"]) == {"toy_speaker"}
-    assert set(warm["see"]["examples_per_role"]) == {"toy_solver"}
+    # the picture phase: its Solver's pictures, with the format examples replayed beside them
+    assert warm["see"]["examples_per_role"] == {"toy_solver": 4, "toy_speaker": 8}
     assert "resources/tiny-warm" in (workdir / "logs/toy_reply/round_1.1-of-1.log").read_text()
     # the base and each round's speaker, asked with the toy's Solver prompt
     accuracy = pl.read_parquet(workdir / "results/eval/accuracy.parquet")
