@@ -21,17 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
-PREFIX = "<think>The answer can be read directly from the picture.</think>\n\\boxed{"
-
 
 def main() -> None:
     import torch
     from PIL import Image
     from transformers import AutoModelForImageTextToText
 
-    from evovlm import prompts, synth, tiny
+    from evovlm import methods, prompts, synth, tiny
     from evovlm.modeling import load_processor
     from evovlm.render import RenderConfig, render_svg
+    from evovlm.warmup import REASONING
+
+    # the Solver's reply up to its answer, as the warm-up's pictures put it in the prompt
+    reply = methods.get("mmzero").solver.write(REASONING["easy"], "ANSWER")
+    prefix = reply[: reply.rindex("ANSWER")]
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=600)
@@ -53,7 +56,7 @@ def main() -> None:
     def batch(items, answers: bool):
         msgs = [prompts.render_messages("solver", question=it.question) for it in items]
         texts = [
-            proc.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + PREFIX
+            proc.apply_chat_template(m, tokenize=False, add_generation_prompt=True) + prefix
             for m in msgs
         ]
         images = [

@@ -335,13 +335,12 @@ def per_example_loss(outputs, labels, num_items_in_batch=None):
     return per_example[mask.any(1)].mean()
 
 
-def _train(model, processor, cfg: WarmupConfig, examples, tmp: Path, see: bool, callbacks):
-    """One SFT phase over ``examples``; its summary. The picture phase weighs every example
-    the same (:func:`per_example_loss`)."""
+def _train(model, processor, cfg: WarmupConfig, examples, dropped: int, tmp, see: bool, callbacks):
+    """One SFT phase over ``examples`` (within ``warmup.max_length``; ``dropped`` were not); its
+    summary. The picture phase weighs every example the same (:func:`per_example_loss`)."""
     from trl import SFTTrainer
 
     start = time.perf_counter()
-    examples, dropped = drop_too_long(examples, processor, cfg.max_length)
     if see:
         examples = as_text(examples, processor, cfg.see_option("whole_reply"), cfg.seed)
     trainer = SFTTrainer(
@@ -390,14 +389,14 @@ def warmup_model(
     model.train()
     m = methods.get(method)
     see = bool(int(cfg.see_option("items")))
-    fmt = warmup_examples(cfg, m)
-    summary = _train(model, processor, cfg, fmt, tmp, False, None if see else callbacks)
+    fmt, dropped = drop_too_long(warmup_examples(cfg, m), processor, cfg.max_length)
+    summary = _train(model, processor, cfg, fmt, dropped, tmp, False, None if see else callbacks)
     summary = {"config": dataclasses.asdict(cfg), **summary}
     if see:
-        # The format examples again beside the pictures, ``warmup.see.replay`` passes of them,
-        # so that the roles without pictures keep their formats.
-        replay = _repeat(fmt, float(cfg.see_option("replay")), cfg.seed)
-        pictures = see_examples(cfg, m) + replay
-        summary["see"] = _train(model, processor, cfg, pictures, tmp, True, callbacks)
+        # The format examples again (those that fit) beside the pictures, ``warmup.see.replay``
+        # passes of them, so that the roles without pictures keep their formats.
+        pictures, dropped = drop_too_long(see_examples(cfg, m), processor, cfg.max_length)
+        pictures += _repeat(fmt, float(cfg.see_option("replay")), cfg.seed)
+        summary["see"] = _train(model, processor, cfg, pictures, dropped, tmp, True, callbacks)
     _save(model, processor, Path(base), tmp, out, summary)
     return summary
