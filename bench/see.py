@@ -11,6 +11,7 @@ whether its Proposer still writes proposals (self-play needs both). Prints a tab
 per kind beside each kind's chance level and writes it as JSON.
 
     nice -n 15 python bench/see.py                                     # default size, 112 px
+    nice -n 15 python bench/see.py --steps 0,1000 --replay 2           # Solver against Proposer
     nice -n 15 python bench/see.py --tiny '{"vision_depth": 4}' --steps 0,1000,2000
     nice -n 15 python bench/see.py --tiny '{"max_pixels": 50176}'      # the default 224 px
 """
@@ -73,6 +74,7 @@ def run(args) -> dict:
                 "learning_rate": args.lr,
                 "batch_size": args.batch_size,
                 "whole_reply": args.whole_reply,
+                "replay": args.replay,
             },
         }
     )
@@ -98,6 +100,7 @@ def run(args) -> dict:
         "format_s": summary["seconds"],
         "total_s": round(train_s, 1),
         "batch_size": args.batch_size,
+        "replay": args.replay,
         "eval_per_kind": args.eval_per_kind,
         "chance": {k: round(v, 3) for k, v in synth.SEE_CHANCE.items()},
         "rows": rows,
@@ -186,6 +189,9 @@ def main() -> int:
     parser.add_argument("--kinds", default="", help="train on these see kinds only (a,b)")
     parser.add_argument(
         "--whole-reply", type=float, default=0.25, help="warmup.see.whole_reply (0 to 1)"
+    )
+    parser.add_argument(
+        "--replay", type=float, default=1.0, help="warmup.see.replay (format passes)"
     )
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")

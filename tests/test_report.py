@@ -74,6 +74,27 @@ def test_mid_band_filter_counts_kept_right_and_wrong_labels():
     assert out["by_band"]["0.4-0.6"]["n"] == 1 and out["by_band"]["0.4-0.6"]["correct"] == 0
 
 
+def test_one_question_pictures_pass_the_filter_on_their_one_agreement():
+    # eval.see_items' pictures ask one question each (kind shape, colour, ...), no easy/hard
+    # pair: the filter (easy >= 0.5, hard in [0.25, 0.75]) reads the one agreement as both.
+    # They used to count as agreement 0.0, so none was ever kept.
+    refs = {"p1-colour": "red", "p2-colour": "red", "p3-shape": "circle", "q-easy": "3"}
+    answers = {
+        "p1-colour": ["red", "red", "blue", "green"],  # 0.5: kept, right
+        "p2-colour": ["blue", "blue", "blue", "red"],  # 0.75: kept, wrong
+        "p3-shape": ["circle"] * 4,  # 1.0: above the hard band, dropped
+        "q-easy": ["3"] * 4,  # an easy question without its hard one: dropped, as before
+    }
+    labels = pseudolabel.label_table(solver_samples(answers, refs), MMZeroRewardConfig())
+    kept = {r["item_id"]: r["in_band"] for r in labels.to_dicts()}
+    assert kept == {"p1-colour": True, "p2-colour": True, "p3-shape": False, "q-easy": False}
+    out = pseudolabel.summarize(labels)
+    assert out["filter"]["kept"] == 2 and out["filter"]["kept_correct"] == 1
+    assert out["filter"]["dropped_correct"] == 2
+    assert out["by_kind"]["colour"]["n"] == 2 and out["by_kind"]["shape"]["correct"] == 1
+    assert out["by_kind"]["easy"]["n"] == 1 and out["by_kind"]["hard"]["n"] == 0
+
+
 def test_question_without_a_valid_answer_has_no_label_and_is_wrong():
     answers = {"a-easy": [None] * 4, "a-hard": ["10"] * 4}
     out = pseudolabel.summarize(pseudolabel.label_table(solver_samples(answers, REFS)))

@@ -130,15 +130,30 @@ def label_table(samples: pl.DataFrame, cfg: MMZeroRewardConfig | None = None) ->
             "correct": pl.Boolean,
         },
     )
-    per_image = table.pivot(on="question_kind", index="image_id", values="agreement")
-    easy = per_image["easy"] if "easy" in per_image.columns else pl.Series([0.0] * per_image.height)
-    hard = per_image["hard"] if "hard" in per_image.columns else pl.Series([0.0] * per_image.height)
-    kept = mid_band(easy.fill_null(0.0).to_list(), hard.fill_null(0.0).to_list(), cfg)
-    verdict = pl.DataFrame(
+    return table.join(_verdicts(table, cfg), on="image_id", how="left").sort("item_id")
+
+
+def _verdicts(table: pl.DataFrame, cfg: MMZeroRewardConfig) -> pl.DataFrame:
+    """``in_band`` per image. A picture with one question of its own kind (``eval.see_items``:
+    shape, colour, ...) has no easy/hard pair; its one agreement stands for both, so the filter
+    is the same rule. (It used to count as 0.0, so those pictures were never kept and the kept
+    labels were the chart items' only.)"""
+    agreement = pl.col("agreement")
+    kind = pl.col("question_kind")
+    per_image = table.group_by("image_id", maintain_order=True).agg(
+        easy=agreement.filter(kind == "easy").first(),
+        hard=agreement.filter(kind == "hard").first(),
+        single=pl.when(pl.len() == 1).then(agreement.filter(~kind.is_in(["easy", "hard"])).first()),
+    )
+    per_image = per_image.with_columns(
+        easy=pl.coalesce("easy", "single").fill_null(0.0),
+        hard=pl.coalesce("hard", "single").fill_null(0.0),
+    )
+    kept = mid_band(per_image["easy"].to_list(), per_image["hard"].to_list(), cfg)
+    return pl.DataFrame(
         {"image_id": per_image["image_id"], "in_band": kept},
         schema={"image_id": pl.String, "in_band": pl.Boolean},
     )
-    return table.join(verdict, on="image_id", how="left").sort("item_id")
 
 
 def _rate(k: int, n: int) -> float | None:
@@ -172,7 +187,8 @@ def summarize(labels: pl.DataFrame) -> dict[str, Any]:
         # round with the kept labels' accuracy (evovlm.report.collapse_check)
         "mean_agreement": float(labels["agreement"].mean()) if labels.height else None,
         "by_kind": {
-            kind: block(labels.filter(pl.col("question_kind") == kind)) for kind in ("easy", "hard")
+            kind: block(labels.filter(pl.col("question_kind") == kind))
+            for kind in ("easy", "hard", *sorted(set(labels["question_kind"]) - {"easy", "hard"}))
         },
         "by_band": bands,
         "filter": {
