@@ -75,6 +75,7 @@ def run(args) -> dict:
                 "batch_size": args.batch_size,
                 "whole_reply": args.whole_reply,
                 "replay": args.replay,
+                "proposals": args.proposals,
             },
         }
     )
@@ -192,6 +193,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--replay", type=float, default=1.0, help="warmup.see.replay (format passes)"
+    )
+    parser.add_argument(
+        "--proposals", type=int, default=0, help="warmup.see.proposals (see-kind proposals)"
     )
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")

@@ -247,6 +247,7 @@ def test_warmup_config_see_is_off_by_default_and_checked():
         "learning_rate": 1e-3,
         "batch_size": 16,
         "replay": 1.0,
+        "proposals": 0,
         "whole_reply": 0.25,
     }
     assert full["eval"]["see_items"] == 0
@@ -329,3 +330,28 @@ def test_per_example_loss_weighs_each_example_the_same():
     # an example with no trainable token is left out, not counted as zero
     labels[0] = -100
     assert torch.isclose(per_example_loss(SimpleNamespace(logits=logits), labels), long_)
+
+
+def test_see_proposals_name_their_kind_parse_and_draw_their_caption():
+    """``warmup.see.proposals``: Proposer examples whose topic names the picture's kind (the
+    chart examples draw theirs at random), and the SVG that draws the same picture."""
+    from evovlm import methods, prompts, warmup
+
+    m = methods.get("mmzero")
+    plain = warmup.warmup_examples(warmup.WarmupConfig.from_dict({"items": 4}), m)
+    cfg = warmup.WarmupConfig.from_dict({"items": 4, "see": {"items": 1, "proposals": 10}})
+    more = warmup.warmup_examples(cfg, m)
+    assert more[: len(plain)] == plain  # proposals 0 (the default) adds nothing
+    extra = more[len(plain) :]
+    assert Counter(e["role"] for e in extra) == {"proposer": 10, "coder_svg": 10}
+    items = synth.generate_see_items(10, seed=cfg.seed + 1)
+    for item, proposer, coder in zip(items, extra[0::2], extra[1::2], strict=True):
+        topic = synth.see_topic(item)
+        assert topic in synth.SEE_TOPICS and topic in proposer["prompt"][-1]["content"][0]["text"]
+        fields_ = parse.parse_proposal(proposer["completion"][0]["content"][0]["text"])
+        assert fields_.ok, fields_.error
+        assert (fields_.easy_question, fields_.easy_answer) == (item.question, item.answer)
+        assert fields_.hard_question != item.question or item.kind in ("count", "compare")
+        assert prompts.format_code(item.svg, "svg") in coder["completion"][0]["content"][0]["text"]
+    kinds = {synth.see_topic(item) for item in synth.generate_see_items(50, seed=1)}
+    assert kinds == set(synth.SEE_TOPICS[:6])  # every kind's topic, compare's two pictures

@@ -917,6 +917,8 @@ __all__ = [
     "SEE_KINDS",
     "SEE_TOPICS",
     "SeeItem",
+    "see_proposal_fields",
+    "see_topic",
     "SynthItem",
     "generate_items",
     "generate_see_items",
@@ -1228,6 +1230,33 @@ def _see_caption(data: dict[str, Any]) -> str:
         return f"{len(parts)} filled shape(s) on a white square canvas: {', '.join(parts)}."
     bars = ", ".join(f"bar {b['label']} ({b['colour']}) = {b['value']}" for b in data["bars"])
     return f"A bar chart on a y axis labelled 0 to {SEE_MAX_BAR}, bars left to right: {bars}."
+
+
+def see_topic(item: SeeItem) -> str:
+    """The seed topic (:data:`SEE_TOPICS`) that asks for ``item``'s kind of picture."""
+    if item.kind == "compare":
+        return SEE_TOPICS[3] if item.data["picture"] == "shapes" else SEE_TOPICS[4]
+    return SEE_TOPICS[{"shape": 0, "colour": 1, "count": 2, "bar_value": 5}[item.kind]]
+
+
+def see_proposal_fields(item: SeeItem) -> dict[str, str]:
+    """The six MM-Zero Proposer fields of a simple picture: its own question as the easy one, a
+    second question on the same picture as the hard one (a one-shape picture's colour for its
+    shape and the other way round; another bar of a chart; else another wording of its kind)."""
+    rng = random.Random(f"evovlm.see-proposal:{item.item_id}")
+    data = dict(item.data)
+    kind = {"shape": "colour", "colour": "shape"}.get(item.kind, item.kind)
+    if item.kind == "bar_value" and len(data["bars"]) > 1:
+        data["asked"] = rng.choice([i for i in range(len(data["bars"])) if i != data["asked"]])
+    hard_question, hard_answer = _see_question(rng, kind, data)
+    return {
+        "content_type": "other",
+        "caption": item.caption,
+        "easy_question": item.question,
+        "easy_answer": item.answer,
+        "hard_question": hard_question,
+        "hard_answer": hard_answer,
+    }
 
 
 def make_see_item(seed: int, index: int, kind: str) -> SeeItem:

@@ -167,6 +167,36 @@ def build_see_examples(
     return examples
 
 
+def build_see_proposal_examples(
+    n_items: int, seed: int, roles: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Simple-picture proposals for ``roles``' Proposer and SVG Coder, one pair per item
+    (:func:`evovlm.synth.generate_see_items`): the seed topic names the picture's kind, so the
+    Proposer learns that its topic matters (the chart examples draw theirs at random)."""
+    examples: list[dict[str, Any]] = []
+    for item in synth.generate_see_items(n_items, seed=seed):
+        fields_ = synth.see_proposal_fields(item)
+        if "proposer" in roles:
+            examples.append(
+                {
+                    "role": "proposer",
+                    "prompt": _user("proposer", topic=synth.see_topic(item)),
+                    "completion": _assistant(prompts.format_proposal(fields_)),
+                    "images": [],
+                }
+            )
+        if "coder_svg" in roles:
+            examples.append(
+                {
+                    "role": "coder_svg",
+                    "prompt": _user("coder_svg", **fields_),
+                    "completion": _assistant(prompts.format_code(item.svg, "svg")),
+                    "images": [],
+                }
+            )
+    return examples
+
+
 def _png_ref(image) -> dict[str, Any]:
     """An RGB PNG as a ``datasets.Image`` value, from PNG bytes or a PIL image."""
     import io
@@ -192,6 +222,9 @@ def warmup_examples(cfg: WarmupConfig, method: Method) -> list[dict[str, Any]]:
     examples = build_examples(cfg.items, cfg.seed, method.warmup_roles)
     if method.warmup_examples is not None:
         examples += method.warmup_examples(cfg.items, cfg.seed)
+    proposals = int(cfg.see_option("proposals"))
+    if proposals:  # another seed than the pictures': other pictures
+        examples += build_see_proposal_examples(proposals, cfg.seed + 1, method.warmup_roles)
     return examples
 
 
