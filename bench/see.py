@@ -7,8 +7,10 @@ saves the model at each step in ``--steps`` of the picture phase (0: the formats
 of ``max(--steps)`` steps: the later points share its learning-rate schedule), and asks each
 saved model the held-out items of ``eval.see_items`` (another seed) through the real evaluation
 (:func:`evovlm.evaluate.evaluate`, greedy, the Solver prompt, the last ``\\boxed{}``), and
-whether its Proposer still writes proposals (self-play needs both). Prints a table of accuracy
-per kind beside each kind's chance level and writes it as JSON.
+whether its Proposer still writes proposals (self-play needs both), and what self-play would
+train on: the pipeline's pseudo-label check on the same pictures (``--samples`` Solver samples
+a picture, majority label per agreement band, the labels MM-Zero's mid-band filter keeps).
+Prints a table of accuracy per kind beside each kind's chance level and writes it as JSON.
 
     nice -n 15 python bench/see.py                                     # default size, 112 px
     nice -n 15 python bench/see.py --steps 0,1000 --replay 2           # Solver against Proposer
@@ -87,7 +89,9 @@ def run(args) -> dict:
     train_s = time.perf_counter() - t0
     rows = []
     for step in steps:
-        row = evaluate_saved(saves / f"step_{step}", args.eval_per_kind, args.eval_seed)
+        row = evaluate_saved(
+            saves / f"step_{step}", args.eval_per_kind, args.eval_seed, args.samples
+        )
         see_s = summary["see"]["seconds"] * step / summary["see"]["steps"]
         row = {"step": step, "train_s": round(see_s, 1), **row}
         rows.append(row)
@@ -109,7 +113,7 @@ def run(args) -> dict:
     }
 
 
-def evaluate_saved(model: Path, per_kind: int, seed: int) -> dict:
+def evaluate_saved(model: Path, per_kind: int, seed: int, samples: int = 0) -> dict:
     """Accuracy per kind of the saved policy ``model`` on the held-out simple pictures."""
     import polars as pl
 
@@ -133,7 +137,29 @@ def evaluate_saved(model: Path, per_kind: int, seed: int) -> dict:
     for kind in synth.SEE_KINDS:
         row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
     row["proposals_parsed"] = proposals_parsed(engine)
+    if samples:
+        row["labels"] = label_quality(engine, bench, samples)
     return row
+
+
+def label_quality(engine, bench, m: int) -> dict:
+    """What self-play would train on: the pipeline's own pseudo-label check
+    (:mod:`evovlm.methods.mmzero.pseudolabel`: ``m`` Solver samples a picture at the embedded
+    config's Solver sampling, majority label, agreement band, MM-Zero's mid-band filter), graded
+    against the exact answers. Self-play can raise accuracy only where the labels it keeps are
+    right more often than the greedy Solver already is."""
+    from evovlm.methods.mmzero import pseudolabel
+
+    sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": 40, "max_tokens": 96}
+    samples = pseudolabel.sample_labels(engine, bench, round_=0, m=m, sampling=sampling, seed=0)
+    summary = pseudolabel.summarize(pseudolabel.label_table(samples))
+    out = {"majority": summary["overall"]["accuracy"], "m": m}
+    for name, block in summary["by_band"].items():
+        out[f"band {name}"] = [block["n"], block["accuracy"]]
+    filt = summary["filter"]
+    out["kept"] = [filt["kept"], filt["kept_accuracy"]]
+    out["dropped"] = [filt["dropped"], filt["dropped_accuracy"]]
+    return out
 
 
 def proposals_parsed(engine, per_topic: int = 8) -> str:
@@ -161,6 +187,7 @@ def table(result: dict) -> str:
     from evovlm import synth
 
     head = ["step", "train s", *synth.SEE_KINDS, "all", "boxed", "proposals parsed"]
+    head += ["majority label", "top band (n)", "kept labels (n)"]
     chance = result["chance"]
     lines = [
         f"tiny {json.dumps(result['tiny'])}: {result['params'] / 1e6:.2f}M params, "
@@ -168,13 +195,25 @@ def table(result: dict) -> str:
         f"{result['eval_per_kind']} held-out items per kind",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
-        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " | | | |",
+        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " |" * 7,
     ]
     for row in result["rows"]:
         cells = [row["step"], row["train_s"], *(row[k] for k in synth.SEE_KINDS)]
         cells += [row["all"], row["boxed"], row["proposals_parsed"]]
+        cells += _label_cells(row.get("labels"))
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
+
+
+def _label_cells(labels: dict | None) -> list[str]:
+    if not labels:
+        return ["", "", ""]
+
+    def rate(pair):
+        n, acc = pair
+        return f"{acc:.3f} ({n})" if n else "- (0)"
+
+    return [f"{labels['majority']:.3f}", rate(labels["band 0.8-1.0"]), rate(labels["kept"])]
 
 
 def main() -> int:
@@ -200,6 +239,12 @@ def main() -> int:
     parser.add_argument("--eval-per-kind", type=int, default=80)
     parser.add_argument("--eval-seed", type=int, default=1000, help="eval.seed (held out)")
     parser.add_argument("--seed", type=int, default=0, help="warmup.seed (training items)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=4,
+        help="pseudo-label check: Solver samples a picture (0: off)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="", help="write the result as JSON here")
     parser.add_argument(
@@ -208,7 +253,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.evaluate:
         for folder in args.evaluate:
-            row = evaluate_saved(Path(folder), args.eval_per_kind, args.eval_seed)
+            row = evaluate_saved(Path(folder), args.eval_per_kind, args.eval_seed, args.samples)
             print(json.dumps({"model": folder, **row}), flush=True)
         return 0
     result = run(args)

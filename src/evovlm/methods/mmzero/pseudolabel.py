@@ -4,8 +4,8 @@ MM-Zero (and EvoLMM) label an image's questions by majority vote over the Solver
 the share of the largest answer cluster is the agreement, and the mid-band filter keeps images
 whose easy agreement is high and hard agreement is middling. The Solver then trains on those labels.
 Nothing in the loop checks them. Here the same procedure runs on the procedural benchmark items
-(and the simple pictures of ``eval.see_items``, one question an image, never in the mid band),
-whose answers are exact: each round's sampling Solver answers every item m times, the majority
+(and the simple pictures of ``eval.see_items``: one question an image, whose one agreement
+stands for both of the filter's), whose answers are exact: each round's sampling Solver answers every item m times, the majority
 label is graded against the reference, overall, per agreement band, and among the labels the
 mid-band filter keeps and drops. The result shows whether the filter keeps good labels or feeds
 the Solver its own mistakes.
