@@ -28,6 +28,8 @@ from pathlib import Path
 
 # 112 x 112 px: 16 image tokens a picture (the default tiny.max_pixels, 50176, is 224 px: 64).
 PX112 = 12544
+# config/embedded.yaml's mmzero.solver sampling (the pseudo-label check samples as the round does)
+SOLVER_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 40, "max_tokens": 96}
 
 
 def _saver(steps: set[int], folder: Path, processor):
@@ -90,7 +92,7 @@ def run(args) -> dict:
     rows = []
     for step in steps:
         row = evaluate_saved(
-            saves / f"step_{step}", args.eval_per_kind, args.eval_seed, args.samples
+            saves / f"step_{step}", args.eval_per_kind, args.eval_seed, args.samples, args.sampling
         )
         see_s = summary["see"]["seconds"] * step / summary["see"]["steps"]
         row = {"step": step, "train_s": round(see_s, 1), **row}
@@ -106,6 +108,7 @@ def run(args) -> dict:
         "total_s": round(train_s, 1),
         "batch_size": args.batch_size,
         "replay": args.replay,
+        "label_sampling": {**SOLVER_SAMPLING, **args.sampling},
         "eval_per_kind": args.eval_per_kind,
         "chance": {k: round(v, 3) for k, v in synth.SEE_CHANCE.items()},
         "rows": rows,
@@ -113,7 +116,9 @@ def run(args) -> dict:
     }
 
 
-def evaluate_saved(model: Path, per_kind: int, seed: int, samples: int = 0) -> dict:
+def evaluate_saved(
+    model: Path, per_kind: int, seed: int, samples: int = 0, sampling: dict | None = None
+) -> dict:
     """Accuracy per kind of the saved policy ``model`` on the held-out simple pictures."""
     import polars as pl
 
@@ -138,27 +143,33 @@ def evaluate_saved(model: Path, per_kind: int, seed: int, samples: int = 0) -> d
         row[kind] = round(float(res.filter(pl.col("kind") == kind)["correct"].mean()), 3)
     row["proposals_parsed"] = proposals_parsed(engine)
     if samples:
-        row["labels"] = label_quality(engine, bench, samples)
+        row["labels"] = label_quality(engine, bench, samples, sampling, greedy=res)
     return row
 
 
-def label_quality(engine, bench, m: int) -> dict:
+def label_quality(engine, bench, m: int, sampling: dict | None = None, greedy=None) -> dict:
     """What self-play would train on: the pipeline's own pseudo-label check
     (:mod:`evovlm.methods.mmzero.pseudolabel`: ``m`` Solver samples a picture at the embedded
-    config's Solver sampling, majority label, agreement band, MM-Zero's mid-band filter), graded
-    against the exact answers. Self-play can raise accuracy only where the labels it keeps are
-    right more often than the greedy Solver already is."""
+    config's Solver sampling unless ``sampling`` says otherwise, majority label, agreement band,
+    MM-Zero's mid-band filter), graded against the exact answers. Self-play can raise accuracy
+    only where the labels it keeps are right more often than the greedy Solver already is:
+    ``kept greedy`` is the greedy Solver's accuracy (``greedy``, the evaluation's rows) on the
+    same kept items."""
     from evovlm.methods.mmzero import pseudolabel
 
-    sampling = {"temperature": 1.0, "top_p": 1.0, "top_k": 40, "max_tokens": 96}
+    sampling = {**SOLVER_SAMPLING, **(sampling or {})}
     samples = pseudolabel.sample_labels(engine, bench, round_=0, m=m, sampling=sampling, seed=0)
-    summary = pseudolabel.summarize(pseudolabel.label_table(samples))
+    labels = pseudolabel.label_table(samples)
+    summary = pseudolabel.summarize(labels)
     out = {"majority": summary["overall"]["accuracy"], "m": m}
     for name, block in summary["by_band"].items():
         out[f"band {name}"] = [block["n"], block["accuracy"]]
     filt = summary["filter"]
     out["kept"] = [filt["kept"], filt["kept_accuracy"]]
     out["dropped"] = [filt["dropped"], filt["dropped_accuracy"]]
+    if greedy is not None:
+        kept = labels.filter("in_band").join(greedy.select("item_id", "correct"), on="item_id")
+        out["kept greedy"] = [kept.height, float(kept["correct_right"].mean() or 0.0)]
     return out
 
 
@@ -187,7 +198,7 @@ def table(result: dict) -> str:
     from evovlm import synth
 
     head = ["step", "train s", *synth.SEE_KINDS, "all", "boxed", "proposals parsed"]
-    head += ["majority label", "top band (n)", "kept labels (n)"]
+    head += ["majority label", "top band (n)", "kept labels (n)", "greedy on kept"]
     chance = result["chance"]
     lines = [
         f"tiny {json.dumps(result['tiny'])}: {result['params'] / 1e6:.2f}M params, "
@@ -195,7 +206,7 @@ def table(result: dict) -> str:
         f"{result['eval_per_kind']} held-out items per kind",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
-        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " |" * 7,
+        "| chance | | " + " | ".join(f"{chance[k]:.3f}" for k in synth.SEE_KINDS) + " |" * 8,
     ]
     for row in result["rows"]:
         cells = [row["step"], row["train_s"], *(row[k] for k in synth.SEE_KINDS)]
@@ -207,13 +218,14 @@ def table(result: dict) -> str:
 
 def _label_cells(labels: dict | None) -> list[str]:
     if not labels:
-        return ["", "", ""]
+        return ["", "", "", ""]
 
     def rate(pair):
         n, acc = pair
         return f"{acc:.3f} ({n})" if n else "- (0)"
 
-    return [f"{labels['majority']:.3f}", rate(labels["band 0.8-1.0"]), rate(labels["kept"])]
+    cells = [f"{labels['majority']:.3f}", rate(labels["band 0.8-1.0"]), rate(labels["kept"])]
+    return cells + [rate(labels["kept greedy"]) if "kept greedy" in labels else ""]
 
 
 def main() -> int:
@@ -245,16 +257,28 @@ def main() -> int:
         default=4,
         help="pseudo-label check: Solver samples a picture (0: off)",
     )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="pseudo-label check's Solver temperature"
+    )
+    parser.add_argument("--top-k", type=int, default=None, help="pseudo-label check's top_k")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="", help="write the result as JSON here")
     parser.add_argument(
         "--evaluate", nargs="+", default=[], help="only evaluate these saved model folders"
     )
     args = parser.parse_args()
+    args.sampling = {
+        k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k)) if v is not None
+    }
     if args.evaluate:
+        import torch
+
+        torch.set_num_threads(args.threads)
         for folder in args.evaluate:
-            row = evaluate_saved(Path(folder), args.eval_per_kind, args.eval_seed, args.samples)
-            print(json.dumps({"model": folder, **row}), flush=True)
+            row = evaluate_saved(
+                Path(folder), args.eval_per_kind, args.eval_seed, args.samples, args.sampling
+            )
+            print(json.dumps({"model": folder, "sampling": args.sampling, **row}), flush=True)
         return 0
     result = run(args)
     print(table(result))
