@@ -26,10 +26,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 # 112 x 112 px: 16 image tokens a picture (the default tiny.max_pixels, 50176, is 224 px: 64).
 PX112 = 12544
-# config/embedded.yaml's mmzero.solver sampling (the pseudo-label check samples as the round does)
-SOLVER_SAMPLING = {"temperature": 1.0, "top_p": 1.0, "top_k": 40, "max_tokens": 96}
+# The pseudo-label check samples as the round does: config/embedded.yaml's mmzero.solver.
+_EMBEDDED = Path(__file__).resolve().parents[1] / "config" / "embedded.yaml"
+SOLVER_SAMPLING = {
+    k: v for k, v in yaml.safe_load(_EMBEDDED.read_text())["mmzero"]["solver"].items() if k != "m"
+}
 
 
 def _saver(steps: set[int], folder: Path, processor):
@@ -53,12 +58,9 @@ def _saver(steps: set[int], folder: Path, processor):
 
 
 def run(args) -> dict:
-    import torch
-
     from evovlm import synth, tiny, warmup
     from evovlm.modeling import load_processor
 
-    torch.set_num_threads(args.threads)
     spec_over = {"max_pixels": PX112, **json.loads(args.tiny)}
     spec = tiny.TinySpec.from_dict(spec_over)
     steps = sorted(int(s) for s in args.steps.split(","))
@@ -168,8 +170,9 @@ def label_quality(engine, bench, m: int, sampling: dict | None = None, greedy=No
     out["kept"] = [filt["kept"], filt["kept_accuracy"]]
     out["dropped"] = [filt["dropped"], filt["dropped_accuracy"]]
     if greedy is not None:
-        kept = labels.filter("in_band").join(greedy.select("item_id", "correct"), on="item_id")
-        out["kept greedy"] = [kept.height, float(kept["correct_right"].mean() or 0.0)]
+        greedy = greedy.select("item_id", greedy_correct="correct")
+        kept = labels.filter("in_band").join(greedy, on="item_id")
+        out["kept greedy"] = [kept.height, float(kept["greedy_correct"].mean() or 0.0)]
     return out
 
 
@@ -270,10 +273,10 @@ def main() -> int:
     args.sampling = {
         k: v for k, v in (("temperature", args.temperature), ("top_k", args.top_k)) if v is not None
     }
-    if args.evaluate:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.evaluate:
         for folder in args.evaluate:
             row = evaluate_saved(
                 Path(folder), args.eval_per_kind, args.eval_seed, args.samples, args.sampling
